@@ -1,0 +1,1 @@
+"""The activeserve SDK: predictions with uncertainty, and review of flagged samples."""

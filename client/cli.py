@@ -1,0 +1,81 @@
+"""The `activeserve` command. Each package registers its own subcommands through the
+`activeserve.commands` entry point group, loaded only when that package imports, so an
+SDK-only install still runs the client's commands and names the extra the others need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "activeserve.commands"
+_EXTRAS = {"server": "activeserve[server]", "trainer": "activeserve[trainer]"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="activeserve",
+        description="A model server that learns from its own traffic.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging threshold (default: INFO)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register = entry_point.load()
+        except ImportError as error:
+            # The package's dependencies are not installed: keep its commands listed
+            # with the install hint, so the user learns what to add.
+            _register_missing(subparsers, entry_point.name, error)
+            continue
+        register(subparsers)
+    return parser
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The client's own subcommands (review, queue) register here."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.handler(args)
+    return code
+
+
+def _register_missing(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    error: ImportError,
+) -> None:
+    extra = _EXTRAS.get(name, f"activeserve[{name}]")
+
+    def unavailable(args: argparse.Namespace) -> int:
+        print(
+            f"activeserve: the {name} commands need `pip install '{extra}'` "
+            f"({error})",
+            file=sys.stderr,
+        )
+        return 2
+
+    placeholder = subparsers.add_parser(name, help=f"(needs {extra})")
+    placeholder.set_defaults(handler=unavailable)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

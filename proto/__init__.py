@@ -1,0 +1,2 @@
+"""Wire definitions: the Open Inference Protocol, activeserve's own services, and the
+numpy <-> tensor codec."""

@@ -1,0 +1,163 @@
+"""The gRPC server: services, health, reflection, start-up and graceful shutdown.
+
+Shutdown (SIGINT or SIGTERM): health turns NOT_SERVING at once so that load balancers
+stop sending, the server refuses new calls and gives in-flight ones `grace_s` to finish,
+then models are unloaded and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from activeserve.proto import inference as oip
+from activeserve.server.registry import ModelRegistry
+from activeserve.server.repository import ModelRepository
+from activeserve.server.services.inference import InferenceService
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How `activeserve serve` runs; every field has a command-line flag."""
+
+    repository: Path
+    address: str = "127.0.0.1:8001"
+    max_message_mb: int = 64
+    grace_s: float = 10.0
+    runtime_threads: int = 4
+    max_loaded_versions: int = 2
+    extra_services: tuple[str, ...] = field(default_factory=tuple)
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("activeserve")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class Server:
+    """A running activeserve: `await start()`, then `await wait()` or `await stop()`."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self._executor = ThreadPoolExecutor(
+            max_workers=options.runtime_threads, thread_name_prefix="runtime"
+        )
+        self.registry = ModelRegistry(
+            ModelRepository(options.repository),
+            self._executor,
+            max_loaded_versions=options.max_loaded_versions,
+        )
+        self._health = health.aio.HealthServicer()
+        self._stopping = False
+        self._grpc: grpc.aio.Server | None = None
+        self.port: int = 0
+
+    @property
+    def address(self) -> str:
+        host = self.options.address.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        limit = self.options.max_message_mb * MiB
+        self._grpc = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+
+        await self.registry.load_all()
+        inference = InferenceService(
+            self.registry, version=package_version(), is_ready=self._ready
+        )
+        inference.add_to(self._grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        self._enable_reflection(self._grpc)
+
+        self.port = self._grpc.add_insecure_port(self.options.address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.options.address!r}")
+        await self._grpc.start()
+
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        logger.info(
+            "activeserve %s listening on %s; serving %s",
+            package_version(),
+            self.address,
+            {name: m.version for name, m in self.registry.serving().items()},
+        )
+
+    async def wait(self) -> None:
+        assert self._grpc is not None
+        await self._grpc.wait_for_termination()
+
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight ones finish, release the models."""
+        if self._stopping or self._grpc is None:
+            return
+        self._stopping = True
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        logger.info("shutting down: finishing in-flight requests (grace %ss)",
+                    self.options.grace_s)
+        await self._grpc.stop(self.options.grace_s)
+        await self.registry.close()
+        self._executor.shutdown(wait=True)
+        logger.info("stopped")
+
+    def _ready(self) -> bool:
+        return not self._stopping and bool(self.registry.serving())
+
+    async def _set_health(self, status: int) -> None:
+        await self._health.set("", status)
+        await self._health.set(oip.SERVICE_NAME, status)
+
+    def _enable_reflection(self, server: grpc.aio.Server) -> None:
+        # The inference service lives in a private descriptor pool; reflection gets a
+        # pool of its own holding it beside the standard health service.
+        from google.protobuf import descriptor_pb2, descriptor_pool
+
+        pool = descriptor_pool.DescriptorPool()
+        for module in (health_pb2,):
+            proto = descriptor_pb2.FileDescriptorProto.FromString(
+                module.DESCRIPTOR.serialized_pb
+            )
+            pool.Add(proto)
+        inference_file = oip.POOL.FindFileByName(oip.FILE_NAME)
+        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(inference_file.serialized_pb))
+        names = (
+            oip.SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server, pool=pool)
+
+
+async def serve(options: ServerOptions) -> int:
+    """Run until SIGINT or SIGTERM; returns the process exit code."""
+    server = Server(options)
+    await server.start()
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    await stop.wait()
+    await server.stop()
+    return 0

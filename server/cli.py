@@ -1,0 +1,56 @@
+"""`activeserve serve`: run the server on a model repository."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from activeserve.server.app import ServerOptions, serve
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve every model of a repository over gRPC",
+        description="Serve every model in REPOSITORY/<model>/ (newest version by "
+        "default) over the Open Inference Protocol, with uncertainty on every "
+        "prediction.",
+    )
+    parser.add_argument("--repository", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "--address", default="127.0.0.1:8001", help="HOST:PORT (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-message-mb",
+        type=int,
+        default=64,
+        help="largest request or response, in MiB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--grace-s",
+        type=float,
+        default=10.0,
+        help="time in-flight requests get to finish on shutdown (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--runtime-threads",
+        type=int,
+        default=4,
+        help="threads running ONNX Runtime calls (default: %(default)s)",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not args.repository.is_dir():
+        print(f"activeserve serve: repository {str(args.repository)!r} is not a folder")
+        return 2
+    options = ServerOptions(
+        repository=args.repository,
+        address=args.address,
+        max_message_mb=args.max_message_mb,
+        grace_s=args.grace_s,
+        runtime_threads=args.runtime_threads,
+    )
+    return asyncio.run(serve(options))

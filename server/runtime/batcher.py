@@ -1,0 +1,172 @@
+"""Dynamic batching: concurrent requests for one model version share ONNX Runtime runs.
+
+Each `submit` call hands rows to a queue; one worker coroutine per model version takes
+rows from the front until the batch holds `max_batch_size` rows or the oldest waiting
+rows have waited `max_queue_delay_ms`, concatenates them, runs the graph in a worker
+thread (so the gRPC event loop never blocks), and gives every caller exactly its own
+rows of every output. A call larger than `max_batch_size` is split into several items,
+and a batch never splits an item: at most `max_batch_size` rows go to one run.
+
+While a run is in flight, new rows keep queueing, so under load batches fill without any
+waiting; the delay only matters when the runtime is idle and traffic is light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from activeserve.server.errors import ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+RunFn = Callable[[np.ndarray], list[np.ndarray]]
+
+
+@dataclass
+class _Item:
+    rows: np.ndarray
+    future: asyncio.Future[list[np.ndarray]]
+    enqueued_at: float
+
+
+@dataclass
+class BatchStats:
+    """Counters a test or the metrics endpoint can read."""
+
+    runs: int = 0
+    rows: int = 0
+    items: int = 0
+    largest_batch: int = 0
+    batch_sizes: collections.Counter[int] = field(default_factory=collections.Counter)
+
+
+class Batcher:
+    """Merges concurrent `submit` calls into runs of at most `max_batch_size` rows."""
+
+    def __init__(
+        self,
+        run: RunFn,
+        *,
+        max_batch_size: int,
+        max_queue_delay_ms: float,
+        executor: Executor | None,
+        name: str,
+    ) -> None:
+        self._run = run
+        self._max_batch_size = max_batch_size
+        self._max_delay_s = max_queue_delay_ms / 1000.0
+        self._executor = executor
+        self._name = name
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._queued_rows = 0
+        self._arrived = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = BatchStats()
+
+    async def submit(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Outputs (graph order, first axis = rows) for exactly these `rows`."""
+        if self._closing:
+            raise ModelUnavailable(f"model {self._name} is being unloaded; retry")
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name=f"batcher-{self._name}")
+
+        loop = asyncio.get_running_loop()
+        chunks = [
+            rows[start : start + self._max_batch_size]
+            for start in range(0, len(rows), self._max_batch_size)
+        ]
+        futures = []
+        for chunk in chunks:
+            future: asyncio.Future[list[np.ndarray]] = loop.create_future()
+            self._queue.append(_Item(chunk, future, loop.time()))
+            self._queued_rows += len(chunk)
+            futures.append(future)
+        self._arrived.set()
+
+        if len(futures) == 1:
+            return await futures[0]
+        parts = await asyncio.gather(*futures)
+        return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
+
+    async def close(self) -> None:
+        """Stop taking calls, finish the queued ones, stop the worker."""
+        self._closing = True
+        self._arrived.set()
+        if self._worker is not None:
+            await self._worker
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+
+            await self._wait_for_batch(loop)
+            batch = self._take_batch()
+            await self._run_batch(loop, batch)
+
+    async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Wait while the batch is not full and the oldest rows are younger than the
+        # delay; every arrival re-checks.
+        deadline = self._queue[0].enqueued_at + self._max_delay_s
+        while self._queued_rows < self._max_batch_size and not self._closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take_batch(self) -> list[_Item]:
+        batch = [self._queue.popleft()]
+        rows = len(batch[0].rows)
+        while self._queue and rows + len(self._queue[0].rows) <= self._max_batch_size:
+            item = self._queue.popleft()
+            batch.append(item)
+            rows += len(item.rows)
+        self._queued_rows -= rows
+        return batch
+
+    async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
+        inputs = (
+            batch[0].rows
+            if len(batch) == 1
+            else np.concatenate([item.rows for item in batch])
+        )
+        self._record(len(batch), len(inputs))
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+        except Exception as error:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+
+        offset = 0
+        for item in batch:
+            count = len(item.rows)
+            if not item.future.done():
+                item.future.set_result([out[offset : offset + count] for out in outputs])
+            offset += count
+
+    def _record(self, items: int, rows: int) -> None:
+        self.stats.runs += 1
+        self.stats.items += items
+        self.stats.rows += rows
+        self.stats.largest_batch = max(self.stats.largest_batch, rows)
+        self.stats.batch_sizes[rows] += 1
+        logger.debug("model %s: run of %d rows from %d calls", self._name, rows, items)

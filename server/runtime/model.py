@@ -1,0 +1,319 @@
+"""A model version ready to serve: its graph, its config, and the uncertainty pipeline.
+
+`predict` turns candidates into predictions plus AIFT scores:
+
+1. make `m` views of each candidate (`activeserve.core.views`), unless the client sent
+   its own (each candidate is then `m` consecutive rows);
+2. run every patch through the graph, merged with other requests by the batcher;
+3. turn the class output into probabilities (softmax of logits, or the probabilities the
+   graph gives) and score them (`activeserve.core.scores`).
+
+With `cascade`, every candidate first runs as a single view; only those whose
+single-view uncertainty reaches `cascade_threshold` run the other `m - 1` views, so
+confident traffic costs one forward pass.
+
+The prediction (`probabilities`, `label`) and the graph's own outputs are those of the
+input as given (patch 0); the views feed the scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activeserve.core.config import ModelConfig
+from activeserve.core.scores import (
+    Scores,
+    score_patches,
+    single_view_scores,
+    softmax,
+    uncertainty,
+)
+from activeserve.core.views import make_views
+from activeserve.proto.codec import dtype_of
+from activeserve.server.errors import InvalidRequest, ModelLoadError
+from activeserve.server.runtime.batcher import Batcher
+from activeserve.server.runtime.session import OnnxSession, TensorSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What `LoadedModel.predict` gives for N candidates.
+
+    `outputs` are the graph's own outputs for the inputs as given (first axis N);
+    `probabilities` is `[N, K]` float32, `labels` `[N]` int64, `views` `[N]` the number
+    of views each candidate was scored with (1 where the cascade stopped early).
+    """
+
+    outputs: dict[str, np.ndarray]
+    probabilities: np.ndarray
+    labels: np.ndarray
+    scores: Scores
+    views: np.ndarray
+
+
+class LoadedModel:
+    """One version of one model, loaded and validated; `predict` is a coroutine."""
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        config: ModelConfig,
+        *,
+        executor: Executor | None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.path = path
+        self.config = config
+        self.session = OnnxSession(path / "model.onnx", config.runtime)
+        self.input = _pick(self.session.inputs, config.model.input_name, "input", path)
+        self.class_output = _pick(
+            self.session.outputs, config.model.output_name, "output", path
+        )
+        self._class_index = self.session.outputs.index(self.class_output)
+        self._executor = executor
+        self._check_signature(path)
+        self.num_classes = self.class_output.shape[-1]
+        self.labels = config.model.labels or tuple(
+            str(k) for k in range(self.num_classes)
+        )
+        if len(self.labels) != self.num_classes:
+            raise ModelLoadError(
+                f"{path}: config.toml lists {len(self.labels)} labels but the graph's "
+                f"output {self.class_output.name!r} has {self.num_classes} classes"
+            )
+
+        self._input_dtype = dtype_of(self.input.datatype)
+        self._batcher = (
+            Batcher(
+                self._run_rows,
+                max_batch_size=config.batching.max_batch_size,
+                max_queue_delay_ms=config.batching.max_queue_delay_ms,
+                executor=executor,
+                name=f"{name}/{version}",
+            )
+            if config.batching.enabled
+            else None
+        )
+        logger.info(
+            "model %s version %d loaded from %s on %s (input %s %s %s, %d classes)",
+            name,
+            version,
+            path,
+            self.session.provider,
+            self.input.name,
+            self.input.datatype,
+            list(self.input.shape),
+            self.num_classes,
+        )
+
+    @property
+    def batcher(self) -> Batcher | None:
+        return self._batcher
+
+    @property
+    def input_dtype(self) -> np.dtype[Any]:
+        return self._input_dtype
+
+    def check_input(self, name: str, datatype: str, shape: Sequence[int]) -> None:
+        """Refuse an input whose name, datatype or shape the graph cannot take."""
+        expected = self.input
+        if name != expected.name:
+            raise InvalidRequest(
+                f"model {self.name!r} has no input {name!r}; expected {expected.name!r}"
+            )
+        if datatype != expected.datatype:
+            raise InvalidRequest(
+                f"input {name!r}: datatype {datatype!r} given, model {self.name!r} "
+                f"expects {expected.datatype!r}"
+            )
+        if len(shape) != len(expected.shape) or any(
+            want not in (-1, got)
+            for want, got in zip(expected.shape[1:], shape[1:], strict=False)
+        ):
+            raise InvalidRequest(
+                f"input {name!r}: shape {list(shape)!r} given, model {self.name!r} "
+                f"expects {list(expected.shape)!r} (-1 = any size)"
+            )
+
+    def check_finite(self, name: str, array: np.ndarray) -> None:
+        """Refuse NaN or infinite values: the scores of such an input mean nothing."""
+        if array.dtype.kind != "f":
+            return
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = int(array.size - np.count_nonzero(finite))
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise InvalidRequest(
+                f"input {name!r}: {bad} value(s) are NaN or infinite (first at index "
+                f"{list(first)!r}); model {self.name!r} needs finite values"
+            )
+
+    async def predict(
+        self, candidates: np.ndarray, *, client_views: int | None = None
+    ) -> Prediction:
+        """Predictions and scores for `candidates` `[N, *S]`.
+
+        With `client_views = m`, the rows are the client's own views: `N * m` rows, each
+        candidate's `m` views consecutive, the first being the input as given.
+        """
+        if client_views is not None:
+            return await self._predict_client_views(candidates, client_views)
+
+        views = self.config.uncertainty.views
+        if views.count == 1:
+            outputs = await self._run(candidates)
+            probs = self._probabilities(outputs)
+            scores = single_view_scores(probs, self.config.uncertainty.scores)
+            return self._prediction(outputs, probs, scores, np.ones(len(probs), int))
+
+        if self.config.uncertainty.cascade:
+            return await self._predict_cascade(candidates)
+
+        patches = make_views(candidates, views)
+        outputs = await self._run(patches)
+        probs = self._probabilities(outputs).reshape(len(candidates), views.count, -1)
+        scores = score_patches(probs, self.config.uncertainty.scores)
+        firsts = [output[:: views.count] for output in outputs]
+        counts = np.full(len(candidates), views.count)
+        return self._prediction(firsts, probs[:, 0], scores, counts)
+
+    async def close(self) -> None:
+        """Finish queued work; the session is freed with the last reference."""
+        if self._batcher is not None:
+            await self._batcher.close()
+
+    async def _predict_client_views(
+        self, rows: np.ndarray, views: int
+    ) -> Prediction:
+        if views < 1 or len(rows) % views:
+            raise InvalidRequest(
+                f"parameter 'candidate_views' is {views}, but the input has {len(rows)} "
+                f"rows; expected a positive m dividing the row count (N candidates x m)"
+            )
+        outputs = await self._run(rows)
+        count = len(rows) // views
+        probs = self._probabilities(outputs).reshape(count, views, -1)
+        scores = score_patches(probs, self.config.uncertainty.scores)
+        firsts = [output[::views] for output in outputs]
+        return self._prediction(firsts, probs[:, 0], scores, np.full(count, views))
+
+    async def _predict_cascade(self, candidates: np.ndarray) -> Prediction:
+        settings = self.config.uncertainty
+        m = settings.views.count
+
+        outputs = await self._run(candidates)
+        first_probs = self._probabilities(outputs)
+        single = single_view_scores(first_probs, settings.scores)
+        hard = uncertainty(single, settings.cascade_score) >= settings.cascade_threshold
+        hard_index = np.flatnonzero(hard)
+        counts = np.where(hard, m, 1)
+        if len(hard_index) == 0:
+            return self._prediction(outputs, first_probs, single, counts)
+
+        # Patch 0 of each hard candidate already ran: run only the other m - 1 views.
+        patches = make_views(candidates[hard_index], settings.views)
+        extra_rows = patches.reshape(len(hard_index), m, *candidates.shape[1:])[:, 1:]
+        extra = await self._run(extra_rows.reshape(-1, *candidates.shape[1:]))
+        extra_probs = self._probabilities(extra).reshape(len(hard_index), m - 1, -1)
+        hard_probs = np.concatenate(
+            [first_probs[hard_index][:, None, :], extra_probs], axis=1
+        )
+        full = score_patches(hard_probs, settings.scores)
+        return self._prediction(
+            outputs, first_probs, _merge_scores(single, full, hard_index), counts
+        )
+
+    async def _run(self, rows: np.ndarray) -> list[np.ndarray]:
+        rows = np.ascontiguousarray(rows, dtype=self._input_dtype)
+        if self._batcher is not None:
+            return await self._batcher.submit(rows)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_rows, rows)
+
+    def _run_rows(self, rows: np.ndarray) -> list[np.ndarray]:
+        return self.session.run({self.input.name: rows})
+
+    def _probabilities(self, outputs: list[np.ndarray]) -> np.ndarray:
+        raw = outputs[self._class_index].astype(np.float64, copy=False)
+        raw = raw.reshape(len(raw), -1)
+        if self.config.model.output == "logits":
+            return softmax(raw, axis=-1)
+        return raw
+
+    def _prediction(
+        self,
+        outputs: list[np.ndarray],
+        probabilities: np.ndarray,
+        scores: Scores,
+        views: np.ndarray,
+    ) -> Prediction:
+        named = {
+            spec.name: output
+            for spec, output in zip(self.session.outputs, outputs, strict=True)
+        }
+        return Prediction(
+            outputs=named,
+            probabilities=probabilities.astype(np.float32),
+            labels=np.argmax(probabilities, axis=-1).astype(np.int64),
+            scores=scores,
+            views=views,
+        )
+
+    def _check_signature(self, path: Path) -> None:
+        if not self.input.shape or self.input.shape[0] != -1:
+            raise ModelLoadError(
+                f"{path}/model.onnx: input {self.input.name!r} has shape "
+                f"{list(self.input.shape)!r}; activeserve batches requests, so the "
+                "first axis must be a dynamic batch axis (export with a dynamic axis)"
+            )
+        out_shape = self.class_output.shape
+        if len(out_shape) != 2 or out_shape[-1] < 2:
+            raise ModelLoadError(
+                f"{path}/model.onnx: output {self.class_output.name!r} has shape "
+                f"{list(out_shape)!r}; expected [batch, classes] with at least 2 "
+                "classes (set [model] output_name to choose another output)"
+            )
+
+
+def _pick(
+    specs: Sequence[TensorSpec], wanted: str | None, kind: str, path: Path
+) -> TensorSpec:
+    if wanted is None:
+        if kind == "input" and len(specs) != 1:
+            raise ModelLoadError(
+                f"{path}/model.onnx has {len(specs)} inputs "
+                f"{[s.name for s in specs]!r}; activeserve serves single-input models"
+            )
+        return specs[0]
+    for spec in specs:
+        if spec.name == wanted:
+            return spec
+    raise ModelLoadError(
+        f"{path}/config.toml names {kind} {wanted!r}, but the graph's {kind}s are "
+        f"{[s.name for s in specs]!r}"
+    )
+
+
+def _merge_scores(single: Scores, full: Scores, index: np.ndarray) -> Scores:
+    """`single`'s scores with the rows at `index` replaced by `full`'s."""
+    merged = {}
+    for field in ("entropy", "diversity", "score", "least_confidence", "margin",
+                  "mutual_information"):
+        column = np.array(getattr(single, field), dtype=np.float64, copy=True)
+        column[index] = getattr(full, field)
+        merged[field] = column
+    return Scores(**merged)
+

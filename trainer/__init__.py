@@ -1,0 +1,2 @@
+"""The activeserve trainer: continuous fine-tuning on labelled hard samples, ONNX
+export and publishing over gRPC."""
