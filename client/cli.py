@@ -67,8 +67,7 @@ def _register_missing(
 
     def unavailable(args: argparse.Namespace) -> int:
         print(
-            f"activeserve: the {name} commands need `pip install '{extra}'` "
-            f"({error})",
+            f"activeserve: the {name} commands need `pip install '{extra}'` ({error})",
             file=sys.stderr,
         )
         return 2

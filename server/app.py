@@ -1,8 +1,9 @@
 """The gRPC server: services, health, reflection, start-up and graceful shutdown.
 
-Shutdown (SIGINT or SIGTERM): health turns NOT_SERVING at once so that load balancers
-stop sending, the server refuses new calls and gives in-flight ones `grace_s` to finish,
-then models are unloaded and the process exits 0.
+Shutdown (SIGINT or SIGTERM): health turns NOT_SERVING at once; for `drain_s` seconds
+the server still takes calls, so that load balancers polling health can move traffic
+away; then it refuses new calls, gives in-flight ones `grace_s` to finish, unloads the
+models and the process exits 0.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ServerOptions:
     address: str = "127.0.0.1:8001"
     max_message_mb: int = 64
     grace_s: float = 10.0
+    drain_s: float = 0.0
     runtime_threads: int = 4
     max_loaded_versions: int = 2
     extra_services: tuple[str, ...] = field(default_factory=tuple)
@@ -113,8 +115,15 @@ class Server:
             return
         self._stopping = True
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        logger.info("shutting down: finishing in-flight requests (grace %ss)",
-                    self.options.grace_s)
+        if self.options.drain_s > 0:
+            logger.info(
+                "shutting down: health NOT_SERVING, draining %ss", self.options.drain_s
+            )
+            await asyncio.sleep(self.options.drain_s)
+        logger.info(
+            "shutting down: finishing in-flight requests (grace %ss)",
+            self.options.grace_s,
+        )
         await self._grpc.stop(self.options.grace_s)
         await self.registry.close()
         self._executor.shutdown(wait=True)
@@ -139,7 +148,9 @@ class Server:
             )
             pool.Add(proto)
         inference_file = oip.POOL.FindFileByName(oip.FILE_NAME)
-        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(inference_file.serialized_pb))
+        pool.Add(
+            descriptor_pb2.FileDescriptorProto.FromString(inference_file.serialized_pb)
+        )
         names = (
             oip.SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="time in-flight requests get to finish on shutdown (default: %(default)s)",
     )
     parser.add_argument(
+        "--drain-s",
+        type=float,
+        default=0.0,
+        help="on shutdown, seconds to report NOT_SERVING while still answering, so "
+        "load balancers move traffic away (default: %(default)s)",
+    )
+    parser.add_argument(
         "--runtime-threads",
         type=int,
         default=4,
@@ -51,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         address=args.address,
         max_message_mb=args.max_message_mb,
         grace_s=args.grace_s,
+        drain_s=args.drain_s,
         runtime_threads=args.runtime_threads,
     )
     return asyncio.run(serve(options))

@@ -1,14 +1,15 @@
 """The server's errors, and the one table that maps every error to a gRPC status.
 
-    ServerError                      base; carries its gRPC status code
-    ├── ModelNotFound                NOT_FOUND: no such model or version
-    ├── InvalidRequest               INVALID_ARGUMENT: a request that cannot be served
-    ├── ModelUnavailable             UNAVAILABLE: known model, not loaded or shutting down
-    ├── ModelLoadError               FAILED_PRECONDITION: a version that cannot be loaded
-    └── PublishRejected              FAILED_PRECONDITION: an upload that fails its checks
+    ServerError           base; carries its gRPC status code
+    ├── ModelNotFound     NOT_FOUND: no such model or version
+    ├── InvalidRequest    INVALID_ARGUMENT: a request that cannot be served
+    ├── ModelUnavailable  UNAVAILABLE: known model, not loaded, or shutting down
+    ├── ModelLoadError    FAILED_PRECONDITION: a version that cannot be loaded
+    └── PublishRejected   FAILED_PRECONDITION: an upload that fails its checks
 
 Errors raised by other packages (`activeserve.core`, the codec, the queue store) are
-mapped in `status_of` below and nowhere else; handlers raise, the service layer converts.
+mapped in `status_of` below and nowhere else; handlers raise, the service layer
+converts.
 """
 
 from __future__ import annotations

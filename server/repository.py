@@ -5,9 +5,9 @@
     REPO/<model>/<n>/weights.safetensors, metadata.json   written by the trainer
 
 Only the server writes the repository, and a version appears by an atomic rename of a
-complete folder, so a folder with a number for a name is always whole. A person may still
-drop a version folder in by hand; the server picks it up on its next poll. Folders whose
-name is not a number (such as the server's own staging folders) are ignored.
+complete folder, so a folder with a number for a name is always whole. A person may
+still drop a version folder in by hand; the server picks it up on its next poll.
+Folders whose name is not a number (such as the server's staging folders) are ignored.
 """
 
 from __future__ import annotations

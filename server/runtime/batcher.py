@@ -76,7 +76,9 @@ class Batcher:
         if self._closing:
             raise ModelUnavailable(f"model {self._name} is being unloaded; retry")
         if self._worker is None:
-            self._worker = asyncio.create_task(self._work(), name=f"batcher-{self._name}")
+            self._worker = asyncio.create_task(
+                self._work(), name=f"batcher-{self._name}"
+            )
 
         loop = asyncio.get_running_loop()
         chunks = [
@@ -141,7 +143,9 @@ class Batcher:
         self._queued_rows -= rows
         return batch
 
-    async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Item]
+    ) -> None:
         inputs = (
             batch[0].rows
             if len(batch) == 1
@@ -160,7 +164,9 @@ class Batcher:
         for item in batch:
             count = len(item.rows)
             if not item.future.done():
-                item.future.set_result([out[offset : offset + count] for out in outputs])
+                item.future.set_result(
+                    [out[offset : offset + count] for out in outputs]
+                )
             offset += count
 
     def _record(self, items: int, rows: int) -> None:

@@ -195,13 +195,12 @@ class LoadedModel:
         if self._batcher is not None:
             await self._batcher.close()
 
-    async def _predict_client_views(
-        self, rows: np.ndarray, views: int
-    ) -> Prediction:
+    async def _predict_client_views(self, rows: np.ndarray, views: int) -> Prediction:
         if views < 1 or len(rows) % views:
             raise InvalidRequest(
-                f"parameter 'candidate_views' is {views}, but the input has {len(rows)} "
-                f"rows; expected a positive m dividing the row count (N candidates x m)"
+                f"parameter 'candidate_views' is {views}, but the input has "
+                f"{len(rows)} rows; expected a positive m that divides the row "
+                "count (N candidates x m rows)"
             )
         outputs = await self._run(rows)
         count = len(rows) // views
@@ -310,10 +309,15 @@ def _pick(
 def _merge_scores(single: Scores, full: Scores, index: np.ndarray) -> Scores:
     """`single`'s scores with the rows at `index` replaced by `full`'s."""
     merged = {}
-    for field in ("entropy", "diversity", "score", "least_confidence", "margin",
-                  "mutual_information"):
+    for field in (
+        "entropy",
+        "diversity",
+        "score",
+        "least_confidence",
+        "margin",
+        "mutual_information",
+    ):
         column = np.array(getattr(single, field), dtype=np.float64, copy=True)
         column[index] = getattr(full, field)
         merged[field] = column
     return Scores(**merged)
-

@@ -1,8 +1,9 @@
 """One ONNX Runtime session, with the signature the server needs to validate requests.
 
-The execution provider is chosen from the model's `[runtime] device`; the one reported is
-what `session.get_providers()` says after the session is made, because onnxruntime-gpu
-lists CUDA as available even on a machine with no GPU and then silently runs on the CPU.
+The execution provider is chosen from the model's `[runtime] device`; the one reported
+is what `session.get_providers()` says after the session is made, because
+onnxruntime-gpu lists CUDA as available even on a machine with no GPU and then
+silently runs on the CPU.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _ORT_TYPES = {
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Name, datatype and shape of a graph input or output; -1 marks a free dimension."""
+    """Name, datatype and shape of a graph input or output; -1 = a free dimension."""
 
     name: str
     datatype: str
@@ -81,7 +82,9 @@ class OnnxSession:
         except ModelLoadError:
             raise
         except Exception as error:
-            raise ModelLoadError(f"ONNX Runtime cannot load {str(path)!r}: {error}") from error
+            raise ModelLoadError(
+                f"ONNX Runtime cannot load {str(path)!r}: {error}"
+            ) from error
 
         self.path = path
         self.provider: str = self._session.get_providers()[0]

@@ -1,1 +1,1 @@
-"""gRPC services: the Open Inference Protocol, and activeserve's own `activeserve.v1`."""
+"""gRPC services: the Open Inference Protocol, and activeserve's `activeserve.v1`."""

@@ -1,4 +1,4 @@
-"""Turns exceptions raised by a handler into the gRPC status `errors.status_of` names."""
+"""Turns exceptions raised by a handler into the gRPC status `status_of` names."""
 
 from __future__ import annotations
 

@@ -141,7 +141,10 @@ class InferenceService:
             )
             response.raw_output_contents.append(encode_raw(array))
         logger.debug(
-            "model %s version %d: %d candidates served", model.name, model.version, count
+            "model %s version %d: %d candidates served",
+            model.name,
+            model.version,
+            count,
         )
         return response
 
@@ -251,7 +254,8 @@ def _requested(request: Any, outputs: dict[str, np.ndarray]) -> list[str]:
     unknown = [name for name in wanted if name not in outputs]
     if unknown:
         raise InvalidRequest(
-            f"requested output(s) {unknown!r} do not exist; available: {list(outputs)!r}"
+            f"requested output(s) {unknown!r} do not exist; "
+            f"available: {list(outputs)!r}"
         )
     return wanted
 

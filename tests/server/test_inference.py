@@ -26,7 +26,9 @@ def _infer(
     tensor = triton.InferInput("input", list(batch.shape), "FP32")
     tensor.set_data_from_numpy(batch)
     requested = [triton.InferRequestedOutput(name) for name in outputs or []]
-    return client.infer(model, [tensor], model_version=version, outputs=requested or None)
+    return client.infer(
+        model, [tensor], model_version=version, outputs=requested or None
+    )
 
 
 def test_health_and_metadata_answer_tritonclient(make_repository, start_server) -> None:
@@ -68,7 +70,9 @@ def test_outputs_equal_a_direct_onnx_runtime_run(make_repository, start_server) 
     (direct,) = session.run(None, {"input": batch})
     np.testing.assert_allclose(result.as_numpy("logits"), direct, atol=1e-5)
     probabilities = softmax(direct.astype(np.float64))
-    np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, atol=1e-5)
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), probabilities, atol=1e-5
+    )
     np.testing.assert_array_equal(result.as_numpy("label"), direct.argmax(axis=1))
 
     expected = single_view_scores(probabilities, ScoreConfig())
@@ -119,7 +123,7 @@ def test_typed_contents_are_accepted(make_repository, start_server) -> None:
         tensor.contents.fp32_contents.extend([0.5] * 64)
         response = stub.ModelInfer(request)
 
-    assert [output.name for output in response.outputs][0] == "logits"
+    assert response.outputs[0].name == "logits"
     assert len(response.raw_output_contents) == len(response.outputs)
     assert not any(output.HasField("contents") for output in response.outputs)
 
@@ -179,7 +183,9 @@ def test_concurrent_requests_share_runtime_calls(make_repository, start_server) 
         np.testing.assert_allclose(results[index], expected, atol=1e-6)
 
 
-def test_a_request_larger_than_the_batch_is_split(make_repository, start_server) -> None:
+def test_a_request_larger_than_the_batch_is_split(
+    make_repository, start_server
+) -> None:
     config = "[batching]\nmax_batch_size = 4\n"
     server = start_server(make_repository(config=config))
     client = triton.InferenceServerClient(server.address)

@@ -21,7 +21,7 @@ def linear_classifier(
     output_name: str = "logits",
     softmax: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Write `Flatten -> MatMul -> Add [-> Softmax]` with a dynamic batch axis to `path`.
+    """Write `Flatten -> MatMul -> Add [-> Softmax]`, batch axis dynamic, to `path`.
 
     Returns the weights `(W [F, K], b [K])` so tests can compute expected outputs.
     """
@@ -33,7 +33,9 @@ def linear_classifier(
     nodes = [
         helper.make_node("Flatten", [input_name], ["flat"], axis=1),
         helper.make_node("MatMul", ["flat", "W"], ["mm"]),
-        helper.make_node("Add", ["mm", "b"], ["logits_raw" if softmax else output_name]),
+        helper.make_node(
+            "Add", ["mm", "b"], ["logits_raw" if softmax else output_name]
+        ),
     ]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits_raw"], [output_name], axis=1))
@@ -46,7 +48,11 @@ def linear_classifier(
                 input_name, TensorProto.FLOAT, ["batch", *input_shape]
             )
         ],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", num_classes])],
+        [
+            helper.make_tensor_value_info(
+                output_name, TensorProto.FLOAT, ["batch", num_classes]
+            )
+        ],
         initializer=[
             numpy_helper.from_array(weights, "W"),
             numpy_helper.from_array(bias, "b"),
