@@ -169,7 +169,8 @@ class TrainingConfig:
     ``factory`` is ``"module:function"`` returning a ``torch.nn.Module``, called with
     ``factory_kwargs``; ``policy`` is ``"all"`` (every label so far) or ``"hq"``
     (ACFT-HQ: new labels, labelled candidates the model gets wrong, a replay share);
-    ``epsilon`` is the trainer's tolerance for ``"hq"``.
+    ``epsilon`` is how much validation accuracy a new version may lose against the
+    served one and still be published.
     """
 
     factory: str | None = None

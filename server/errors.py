@@ -76,6 +76,8 @@ def _store_status(error: BaseException) -> tuple[grpc.StatusCode, str] | None:
     table: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
         (store.SampleNotFound, grpc.StatusCode.NOT_FOUND),
         (store.InvalidLabel, grpc.StatusCode.INVALID_ARGUMENT),
+        (store.InvalidSample, grpc.StatusCode.INVALID_ARGUMENT),
+        (store.InvalidStoreURL, grpc.StatusCode.FAILED_PRECONDITION),
         (store.LeaseConflict, grpc.StatusCode.FAILED_PRECONDITION),
         (store.LabelConflict, grpc.StatusCode.ALREADY_EXISTS),
         (store.StoreError, grpc.StatusCode.UNAVAILABLE),

@@ -123,4 +123,5 @@ def _new_sample(
         scores={name: float(scores.get(name)[index]) for name in SCORE_NAMES},
         priority=float(priority),
         predicted_label=int(prediction.labels[index]),
+        max_pending=model.config.flag.max_pending,
     )

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from activeserve.core.config import ModelConfig
-
 from activeserve.server.errors import InvalidRequest, ModelUnavailable
 from activeserve.server.repository import ModelRepository
 from activeserve.server.runtime.model import LoadedModel
@@ -202,4 +201,3 @@ def _parse_version(version: str) -> int:
             "such as '3', or empty for the version being served"
         )
     return int(version)
-

@@ -96,6 +96,11 @@ class LoadedModel:
             )
 
         self._input_dtype = dtype_of(self.input.datatype)
+        # Calls in flight: a retired version closes only when they have finished, so
+        # a request never meets a half-closed model, even between its two cascade runs.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._batcher = (
             Batcher(
                 self._run_rows,
@@ -169,6 +174,18 @@ class LoadedModel:
         With `client_views = m`, the rows are the client's own views: `N * m` rows, each
         candidate's `m` views consecutive, the first being the input as given.
         """
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._predict(candidates, client_views)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _predict(
+        self, candidates: np.ndarray, client_views: int | None
+    ) -> Prediction:
         if client_views is not None:
             return await self._predict_client_views(candidates, client_views)
 
@@ -191,7 +208,9 @@ class LoadedModel:
         return self._prediction(firsts, probs[:, 0], scores, counts)
 
     async def close(self) -> None:
-        """Finish queued work; the session is freed with the last reference."""
+        """Wait for every call in flight to finish, then stop the batcher; the session
+        is freed with the last reference to this object."""
+        await self._idle.wait()
         if self._batcher is not None:
             await self._batcher.close()
 
