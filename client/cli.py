@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The client's own subcommands (review, queue) register here."""
+    """The client's own subcommands: review, queue."""
+    from activeserve.client import review_cli
+
+    review_cli.register(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

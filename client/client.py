@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from activeserve.client.errors import from_rpc_error
+from activeserve.client.errors import Conflict, from_rpc_error
 from activeserve.client.results import (
     LabelledSample,
     PredictResult,
@@ -172,27 +172,38 @@ class Client:
         """Flagged samples to label, highest priority first, leased `batch` at a time.
 
         Each item is yours alone for `lease_s` seconds; call `submit(label)`, `skip()`
-        or `unclassifiable()` on it. The iteration ends when nothing is pending. Items
-        left unanswered when the loop stops are released for other reviewers.
+        or `unclassifiable()` on it. The iteration ends when nothing is left to lease,
+        so every pending sample comes once. When it ends (or the loop is left early),
+        items still unanswered are released for other reviewers; answering one later
+        still works unless someone has leased it since.
         """
         who = reviewer or getpass.getuser()
-        while True:
-            request = feedback_pb2.LeaseRequest(
-                model_name=model, count=batch, lease_s=lease_s, reviewer=who
-            )
-            leased = self.call(self.feedback.Lease, request)
-            if not leased.samples:
-                return
-            items = [
-                ReviewItem.from_proto(self, sample, list(leased.class_labels), who)
-                for sample in leased.samples
-            ]
-            try:
-                yield from items
-            finally:
-                for item in items:
-                    if not item.answered:
-                        item.release()
+        leased_items: list[ReviewItem] = []
+        try:
+            while True:
+                request = feedback_pb2.LeaseRequest(
+                    model_name=model, count=batch, lease_s=lease_s, reviewer=who
+                )
+                leased = self.call(self.feedback.Lease, request)
+                if not leased.samples:
+                    return
+                labels = list(leased.class_labels)
+                batch_items = [
+                    ReviewItem.from_proto(self, sample, labels, who)
+                    for sample in leased.samples
+                ]
+                leased_items.extend(batch_items)
+                yield from batch_items
+        finally:
+            for item in leased_items:
+                if item.answered:
+                    continue
+                try:
+                    item.release()
+                except Conflict:
+                    # The lease lapsed and someone else took the sample: nothing to
+                    # give back.
+                    logger.debug("sample %d: lease already lost", item.sample_id)
 
     def queue_stats(self, model: str, *, last_n: int = 0) -> QueueStats:
         """Counts per state, flag rate, evictions, agreement, stopping criteria."""

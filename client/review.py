@@ -109,7 +109,12 @@ class ReviewItem:
 
     def release(self) -> None:
         """Give the sample back to the queue unanswered."""
+        if not self.lease_token:
+            return
         request = feedback_pb2.ReleaseRequest(
             sample_id=self.sample_id, lease_token=self.lease_token
         )
         self._client.call(self._client.feedback.Release, request)
+        # Without a token an answer is still taken, unless another reviewer has
+        # leased the sample since.
+        self.lease_token = ""

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -20,9 +20,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from activeserve.proto import feedback_pb2, tensor_pb2
 from activeserve.proto import inference as oip
+from activeserve.server.flagging import QueueFlagger
+from activeserve.server.queue import QueueStore, open_store
 from activeserve.server.registry import ModelRegistry
 from activeserve.server.repository import ModelRepository
+from activeserve.server.services.feedback import FeedbackService
 from activeserve.server.services.inference import InferenceService
 
 logger = logging.getLogger(__name__)
@@ -41,7 +45,13 @@ class ServerOptions:
     drain_s: float = 0.0
     runtime_threads: int = 4
     max_loaded_versions: int = 2
-    extra_services: tuple[str, ...] = field(default_factory=tuple)
+    # None: an SQLite file beside the repository (REPO/../queue.db).
+    queue_url: str | None = None
+
+    def resolved_queue_url(self) -> str:
+        if self.queue_url:
+            return self.queue_url
+        return f"sqlite://{(self.repository.resolve().parent / 'queue.db')}"
 
 
 def package_version() -> str:
@@ -67,6 +77,8 @@ class Server:
         self._health = health.aio.HealthServicer()
         self._stopping = False
         self._grpc: grpc.aio.Server | None = None
+        self.store: QueueStore
+        self.flagger: QueueFlagger
         self.port: int = 0
 
     @property
@@ -84,11 +96,19 @@ class Server:
             ]
         )
 
+        self.store = await asyncio.to_thread(
+            open_store, self.options.resolved_queue_url()
+        )
+        self.flagger = QueueFlagger(self.store)
         await self.registry.load_all()
         inference = InferenceService(
-            self.registry, version=package_version(), is_ready=self._ready
+            self.registry,
+            version=package_version(),
+            flagger=self.flagger,
+            is_ready=self._ready,
         )
         inference.add_to(self._grpc)
+        FeedbackService(self.store, self.registry, self.flagger).add_to(self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         self._enable_reflection(self._grpc)
 
@@ -126,6 +146,7 @@ class Server:
         )
         await self._grpc.stop(self.options.grace_s)
         await self.registry.close()
+        await asyncio.to_thread(self.store.close)
         self._executor.shutdown(wait=True)
         logger.info("stopped")
 
@@ -142,7 +163,7 @@ class Server:
         from google.protobuf import descriptor_pb2, descriptor_pool
 
         pool = descriptor_pool.DescriptorPool()
-        for module in (health_pb2,):
+        for module in (health_pb2, tensor_pb2, feedback_pb2):
             proto = descriptor_pb2.FileDescriptorProto.FromString(
                 module.DESCRIPTOR.serialized_pb
             )
@@ -154,6 +175,7 @@ class Server:
         names = (
             oip.SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            feedback_pb2.DESCRIPTOR.services_by_name["Feedback"].full_name,
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server, pool=pool)

@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--address", default="127.0.0.1:8001", help="HOST:PORT (default: %(default)s)"
     )
     parser.add_argument(
+        "--queue",
+        default=None,
+        metavar="URL",
+        help="label queue store: sqlite:///path/queue.db or postgresql://... "
+        "(default: an SQLite file queue.db beside the repository)",
+    )
+    parser.add_argument(
         "--max-message-mb",
         type=int,
         default=64,
@@ -59,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_message_mb=args.max_message_mb,
         grace_s=args.grace_s,
         drain_s=args.drain_s,
+        queue_url=args.queue,
         runtime_threads=args.runtime_threads,
     )
     return asyncio.run(serve(options))

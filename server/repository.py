@@ -12,10 +12,12 @@ Folders whose name is not a number (such as the server's staging folders) are ig
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from activeserve.core.config import ModelConfig, load_model_config
 from activeserve.server.errors import ModelNotFound
@@ -24,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "config.toml"
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "weights.safetensors"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -78,6 +82,24 @@ class ModelRepository:
                 f"{self.versions(model)!r}"
             )
         return folder
+
+    def metadata(self, model: str, version: int) -> dict[str, Any]:
+        """A version's metadata.json; empty for a version dropped in without one."""
+        path = self.version_dir(model, version) / METADATA_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            logger.warning(
+                "model %s version %d: unreadable %s: %s",
+                model,
+                version,
+                METADATA_FILE,
+                error,
+            )
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def config(self, model: str) -> ModelConfig:
         """The model's config.toml, or the documented defaults where it has none."""

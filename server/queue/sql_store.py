@@ -312,6 +312,21 @@ class SqlQueueStore(QueueStore):
             )
         return [decode_sample(row, now) for row in rows]
 
+    def recent_verdicts(self, model_name: str, count: int) -> list[Sample]:
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count!r}")
+
+        now = self._clock()
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {SAMPLE_COLUMNS} FROM queue_samples"
+                " WHERE model_name = ? AND label_seq IS NOT NULL"
+                " ORDER BY label_seq DESC LIMIT ?",
+                model_name,
+                count,
+            )
+        return [decode_sample(row, now) for row in reversed(rows)]
+
     def stats(self, model_name: str, last_n: int = DEFAULT_STATS_WINDOW) -> QueueStats:
         if last_n < 1:
             raise ValueError(f"last_n must be >= 1, got {last_n!r}")

@@ -146,6 +146,15 @@ class QueueStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def recent_verdicts(self, model_name: str, count: int) -> list[Sample]:
+        """The last ``count`` labelled or unclassifiable samples, oldest first; the
+        stopping criteria read them.
+
+        Raises:
+            ValueError: ``count < 1``.
+        """
+
+    @abc.abstractmethod
     def stats(self, model_name: str, last_n: int = DEFAULT_STATS_WINDOW) -> QueueStats:
         """Counts and review-quality figures of one model's queue (see QueueStats)."""
 

@@ -201,3 +201,18 @@ def test_labelled_after_pages_in_label_order_and_resumes(
 def test_labelled_after_rejects_a_negative_cursor(store: QueueStore) -> None:
     with pytest.raises(ValueError, match=r"cursor must be >= 0"):
         store.labelled_after("digits", -1, 10)
+
+
+def test_recent_verdicts_are_the_last_ones_oldest_first(
+    store: QueueStore, new_sample: MakeSample
+) -> None:
+    ids = [store.add(new_sample(n)).sample_id or 0 for n in range(5)]
+    for sample_id in ids[:4]:
+        store.submit_label(sample_id, 1, "ann")
+    store.mark_unclassifiable(ids[4], "ann")
+
+    recent = store.recent_verdicts("digits", 3)
+
+    assert [s.id for s in recent] == ids[2:5]
+    assert recent[-1].state.value == "unclassifiable"
+    assert store.recent_verdicts("letters", 3) == []
