@@ -143,7 +143,9 @@ def test_queue_stats_report_states_agreement_and_rates(client) -> None:
     result = client.predict("digits", _inputs(5))
     items = list(client.review("digits", batch=5, reviewer="ann"))
     by_id = {item.sample_id: item for item in items}
-    predicted = dict(zip(result.sample_ids.tolist(), result.labels.tolist()))
+    predicted = dict(
+        zip(result.sample_ids.tolist(), result.labels.tolist(), strict=True)
+    )
     ids = list(by_id)
     by_id[ids[0]].submit(predicted[ids[0]])  # agrees
     by_id[ids[1]].submit((predicted[ids[1]] + 1) % 10)  # disagrees
