@@ -1,0 +1,303 @@
+"""The serving benchmark: one command, one load generator, every target, same payloads.
+
+    python -m benchmarks.serving                 # the full run (a few minutes)
+    python -m benchmarks.serving --quick         # a smoke run (about 30 s)
+    python -m benchmarks.serving --targets onnxruntime oip-stub --models small_cnn
+    python -m benchmarks.serving --views 8       # adds activeserve with 8 views
+
+Targets: ``onnxruntime`` (a, in-process, the compute limit), ``oip-stub`` (b, a
+Python OIP server without a model, the transport limit), ``activeserve`` (c, dynamic
+batching), ``activeserve-nobatch`` (d), ``mlserver`` and ``pytriton`` (e, the peers,
+from ``benchmarks/peers/setup.sh``), and ``activeserve-m<M>`` with ``--views M``.
+Prints the tables and writes JSON with the machine's description
+(``benchmarks/results/serving.json`` by default). The load generator runs on the same
+cores as the server it measures; the numbers are for comparing targets with each
+other on one machine, not capacities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from benchmarks.loadgen import LoadSpec, generate_load
+from benchmarks.machine import describe_machine, load_average_1m
+from benchmarks.models import MODELS, ModelSpec, export_models, make_payloads
+from benchmarks.report import Cell, Report, Skip, format_report
+from benchmarks.targets.activeserve import ActiveserveTarget, BatchingConfig
+from benchmarks.targets.base import RunContext, Target
+from benchmarks.targets.oip_stub import StubTarget
+from benchmarks.targets.onnxruntime_local import OnnxRuntimeTarget
+from benchmarks.targets.peers import MLServerTarget, PeerBatching, PyTritonTarget
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+
+#: A one-minute load average above this many per core before the run is warned of.
+BUSY_LOAD_PER_CORE = 0.5
+
+SHARED_CORES_NOTE = (
+    "The load generator (Python, asyncio, tritonclient) runs on the same cores as "
+    "the server it measures: on a small machine it takes a large share of the CPU, "
+    "so every number is a lower bound, fit for comparing targets with each other."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's choices; the defaults are the full run."""
+
+    models: tuple[str, ...] = ("small_cnn", "resnet18")
+    targets: tuple[str, ...] | None = None
+    concurrencies: tuple[int, ...] | None = None
+    warmup_s: float | None = None
+    duration_s: float | None = None
+    views: int = 1
+    payload_count: int = 64
+    seed: int = 0
+    max_batch_size: int = 64
+    max_queue_delay_ms: float = 2.0
+    startup_timeout_s: float = 120.0
+    quick: bool = False
+
+
+#: What --quick changes: the small model, two concurrencies, sub-second windows.
+QUICK = Settings(
+    models=("small_cnn",),
+    concurrencies=(1, 8),
+    warmup_s=0.2,
+    duration_s=0.7,
+    quick=True,
+)
+
+
+def build_targets(settings: Settings) -> list[Target]:
+    """Every target of the run, in the order they are measured."""
+    batching = BatchingConfig(
+        enabled=True,
+        max_batch_size=settings.max_batch_size,
+        max_queue_delay_ms=settings.max_queue_delay_ms,
+    )
+    peer_batching = PeerBatching(
+        max_batch_size=settings.max_batch_size,
+        max_queue_delay_ms=settings.max_queue_delay_ms,
+    )
+    targets: list[Target] = [
+        OnnxRuntimeTarget(),
+        StubTarget(),
+        ActiveserveTarget("activeserve", batching),
+        ActiveserveTarget("activeserve-nobatch", replace(batching, enabled=False)),
+    ]
+    if settings.views > 1:
+        targets.append(
+            ActiveserveTarget(
+                f"activeserve-m{settings.views}", batching, settings.views
+            )
+        )
+    targets += [MLServerTarget(peer_batching), PyTritonTarget(peer_batching)]
+
+    if settings.targets is None:
+        return targets
+    known = {target.name for target in targets}
+    unknown = sorted(set(settings.targets) - known)
+    if unknown:
+        raise SystemExit(
+            f"unknown targets {unknown!r}; expected some of {sorted(known)!r}"
+            " (activeserve-m<M> needs --views M)"
+        )
+    return [target for target in targets if target.name in settings.targets]
+
+
+def model_plan(spec: ModelSpec, settings: Settings) -> ModelSpec:
+    """The model's default cells, overridden by what the command line chose."""
+    return replace(
+        spec,
+        concurrencies=settings.concurrencies or spec.concurrencies,
+        warmup_s=spec.warmup_s if settings.warmup_s is None else settings.warmup_s,
+        duration_s=(
+            spec.duration_s if settings.duration_s is None else settings.duration_s
+        ),
+    )
+
+
+async def measure(
+    targets: Sequence[Target], settings: Settings, workdir: Path
+) -> Report:
+    """Export the models, then drive every target on every model; collect cells."""
+    specs = [model_plan(MODELS[name], settings) for name in settings.models]
+    exported = export_models(specs, workdir / "models", settings.seed)
+    context = RunContext(
+        workdir=workdir,
+        max_concurrency=max(c for spec in specs for c in spec.concurrencies),
+        startup_timeout_s=settings.startup_timeout_s,
+    )
+
+    cells: list[Cell] = []
+    skips: list[Skip] = []
+    for model in exported:
+        payloads = make_payloads(model.spec, settings.payload_count, settings.seed)
+        for target in targets:
+            reason = target.unavailable_reason(context)
+            if reason is not None:
+                logger.warning("skipping %s: %s", target.name, reason)
+                skips.append(Skip(target.name, model.spec.name, reason))
+                continue
+
+            try:
+                async with target.open(model, payloads, context) as sender:
+                    for concurrency in model.spec.concurrencies:
+                        spec = LoadSpec(
+                            concurrency=concurrency,
+                            duration_s=model.spec.duration_s,
+                            warmup_s=model.spec.warmup_s,
+                        )
+                        result = await generate_load(sender, spec, len(payloads))
+                        cells.append(Cell(target.name, model.spec.name, result))
+                        logger.info(
+                            "%s %s c=%s: %.1f rows/s, p50 %.2f ms, p99 %.2f ms",
+                            target.name,
+                            model.spec.name,
+                            concurrency,
+                            result.rows_per_s,
+                            result.p50_ms,
+                            result.p99_ms,
+                        )
+            except Exception as exc:  # one broken target must not end the run
+                logger.error("%s on %s failed: %s", target.name, model.spec.name, exc)
+                skips.append(Skip(target.name, model.spec.name, f"failed: {exc}"))
+
+    multi = f"activeserve-m{settings.views}" if settings.views > 1 else None
+    return Report(
+        cells=cells, skips=skips, views=settings.views, multi_view_target=multi
+    )
+
+
+def warn_if_busy() -> None:
+    """Say so when other work already loads the machine: it skews every cell."""
+    load = load_average_1m()
+    cores = os.cpu_count() or 1
+    if load is not None and load > BUSY_LOAD_PER_CORE * cores:
+        logger.warning(
+            "the one-minute load average is %.2f on %s cores before the run; other "
+            "processes will skew the numbers (the JSON records it)",
+            load,
+            cores,
+        )
+
+
+def write_json(path: Path, document: dict[str, object]) -> None:
+    """Write ``document`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    os.replace(temporary, path)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.serving",
+        description="Serving benchmark of activeserve against its limits and peers.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a ~30 s smoke run")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS))
+    parser.add_argument("--targets", nargs="+", metavar="NAME")
+    parser.add_argument("--concurrency", nargs="+", type=int, dest="concurrencies")
+    parser.add_argument("--warmup-s", type=float)
+    parser.add_argument("--duration-s", type=float, help="timed window per cell")
+    parser.add_argument(
+        "--views", type=int, default=1, help="also run activeserve with M views"
+    )
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-queue-delay-ms", type=float, default=2.0)
+    parser.add_argument("--startup-timeout-s", type=float, default=120.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--output", type=Path, help="JSON path (default benchmarks/results/...)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep models, repositories and server logs here"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.views < 1:
+        parser.error(f"--views {args.views!r} is below 1; pass 1 or more")
+
+    base = QUICK if args.quick else Settings()
+    settings = replace(
+        base,
+        models=tuple(args.models) if args.models else base.models,
+        targets=tuple(args.targets) if args.targets else None,
+        concurrencies=(
+            tuple(args.concurrencies) if args.concurrencies else base.concurrencies
+        ),
+        warmup_s=base.warmup_s if args.warmup_s is None else args.warmup_s,
+        duration_s=base.duration_s if args.duration_s is None else args.duration_s,
+        views=args.views,
+        max_batch_size=args.max_batch_size,
+        max_queue_delay_ms=args.max_queue_delay_ms,
+        startup_timeout_s=args.startup_timeout_s,
+        seed=args.seed,
+    )
+
+    name = "serving-quick.json" if args.quick else "serving.json"
+    return settings, args.output or RESULTS_DIR / name, args.workdir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings, output, workdir = parse_args(argv)
+    targets = build_targets(settings)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    warn_if_busy()
+
+    # Described before the run, so that the load average is other processes' alone.
+    venvs = Path(os.environ.get("BENCH_VENVS", REPO_ROOT / ".bench-venvs"))
+    machine = describe_machine(venvs)
+
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        report = asyncio.run(measure(targets, settings, workdir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="activeserve-bench-") as scratch:
+            report = asyncio.run(measure(targets, settings, Path(scratch)))
+
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    document: dict[str, object] = {
+        "created": started.isoformat(timespec="seconds"),
+        "command": ["python", "-m", "benchmarks.serving", *arguments],
+        "note": SHARED_CORES_NOTE,
+        "machine": machine,
+        "settings": asdict(settings),
+        "targets": {target.name: target.description for target in targets},
+        **report.as_dict(),
+    }
+    write_json(output, document)
+
+    print(
+        f"{machine['cpu_model']}, {machine['usable_cores']} usable cores, "
+        f"{machine['memory_gib']} GiB, {machine['python']}; one-row requests"
+    )
+    print(SHARED_CORES_NOTE)
+    print()
+    print(format_report(report))
+    print(f"\nwrote {output}")
+    return 0 if report.cells else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
