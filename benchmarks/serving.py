@@ -68,6 +68,7 @@ class Settings:
     seed: int = 0
     max_batch_size: int = 64
     max_queue_delay_ms: float = 2.0
+    activeserve_queue_delay_ms: float | None = None
     startup_timeout_s: float = 120.0
     quick: bool = False
 
@@ -87,7 +88,7 @@ def build_targets(settings: Settings) -> list[Target]:
     batching = BatchingConfig(
         enabled=True,
         max_batch_size=settings.max_batch_size,
-        max_queue_delay_ms=settings.max_queue_delay_ms,
+        max_queue_delay_ms=settings.activeserve_queue_delay_ms,
     )
     peer_batching = PeerBatching(
         max_batch_size=settings.max_batch_size,
@@ -219,7 +220,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
         "--views", type=int, default=1, help="also run activeserve with M views"
     )
     parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument("--max-queue-delay-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--max-queue-delay-ms",
+        type=float,
+        default=2.0,
+        help="the peers' batching delay (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--activeserve-queue-delay-ms",
+        type=float,
+        default=None,
+        help="activeserve's batching delay (default: its own default)",
+    )
     parser.add_argument("--startup-timeout-s", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -251,6 +263,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
         views=args.views,
         max_batch_size=args.max_batch_size,
         max_queue_delay_ms=args.max_queue_delay_ms,
+        activeserve_queue_delay_ms=args.activeserve_queue_delay_ms,
         startup_timeout_s=args.startup_timeout_s,
         seed=args.seed,
     )

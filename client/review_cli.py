@@ -1,4 +1,4 @@
-"""`activeserve review` and `activeserve queue stats`: the label queue, in a terminal."""
+"""`activeserve review` and `activeserve queue stats`: the label queue in a terminal."""
 
 from __future__ import annotations
 

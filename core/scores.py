@@ -194,15 +194,27 @@ def score_patches(patch_probs: np.ndarray, config: ScoreConfig) -> Scores:
 def single_view_scores(probs: np.ndarray, config: ScoreConfig) -> Scores:
     """Scores of ``N`` candidates seen once: ``probs`` is ``[N, K]``.
 
-    The ``m = 1`` case of ``score_patches``: diversity and mutual information are 0.
+    The ``m = 1`` case of ``score_patches``, computed directly because the server runs
+    it on every request: diversity and mutual information are 0.
     """
-    values = np.asarray(probs)
-    if values.ndim != 2:
+    values = np.asarray(probs, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] < 2:
         raise InputError(
-            f"probabilities have shape {values.shape!r}; expected [N, K] "
+            f"probabilities have shape {values.shape!r}; expected [N, K] with K >= 2 "
             "(use score_patches for [N, m, K])"
         )
-    return score_patches(values[:, None, :], config)
+
+    logs = np.log(np.clip(values, config.eps, 1.0))
+    entropy = -np.einsum("nk,nk->n", values, logs)
+    top_two = -np.partition(-values, 1, axis=1)[:, :2]
+    return Scores(
+        entropy=entropy,
+        diversity=np.zeros(len(values)),
+        score=config.lambda_entropy * entropy,
+        least_confidence=1.0 - top_two[:, 0],
+        margin=top_two[:, 0] - top_two[:, 1],
+        mutual_information=np.zeros(len(values)),
+    )
 
 
 def uncertainty(scores: Scores, name: str) -> np.ndarray:

@@ -52,6 +52,13 @@ _TYPED_FIELDS: dict[str, str] = {
 
 DATATYPES: tuple[str, ...] = tuple(_DTYPES)
 
+# (kind, itemsize) -> datatype: `datatype_of` runs for every output of every response.
+_DATATYPE_BY_DTYPE: dict[tuple[str, int], str] = {
+    (dtype.kind, dtype.itemsize): name
+    for name, dtype in _DTYPES.items()
+    if name != "BYTES"
+}
+
 
 class TensorError(ValueError):
     """A tensor on the wire does not match its declared datatype or shape."""
@@ -71,11 +78,11 @@ def dtype_of(datatype: str, *, tensor: str = "") -> np.dtype[Any]:
 def datatype_of(dtype: np.dtype[Any] | type) -> str:
     """Open Inference Protocol datatype name of a numpy dtype."""
     dtype = np.dtype(dtype)
+    name = _DATATYPE_BY_DTYPE.get((dtype.kind, dtype.itemsize))
+    if name is not None:
+        return name
     if dtype.kind in "OSU":
         return "BYTES"
-    for name, candidate in _DTYPES.items():
-        if candidate.kind == dtype.kind and candidate.itemsize == dtype.itemsize:
-            return name
     raise TensorError(f"numpy dtype {dtype!s} has no Open Inference Protocol datatype")
 
 
@@ -151,8 +158,9 @@ def encode_raw(array: np.ndarray) -> bytes:
             parts.append(struct.pack("<I", len(data)))
             parts.append(data)
         return b"".join(parts)
-    target = _DTYPES[datatype_of(array.dtype)]
-    return np.ascontiguousarray(array, dtype=target).tobytes()
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(array).tobytes()
 
 
 def to_tensor(array: np.ndarray) -> tensor_pb2.Tensor:

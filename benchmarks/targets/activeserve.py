@@ -30,7 +30,9 @@ class BatchingConfig:
 
     enabled: bool = True
     max_batch_size: int = 64
-    max_queue_delay_ms: float = 2.0
+    # None: activeserve's own default (no deliberate wait; batches form while a run
+    # is in flight).
+    max_queue_delay_ms: float | None = None
 
 
 def config_toml(output_name: str, batching: BatchingConfig, views: int) -> str:
@@ -43,8 +45,12 @@ def config_toml(output_name: str, batching: BatchingConfig, views: int) -> str:
         "[batching]\n"
         f"enabled = {enabled}\n"
         f"max_batch_size = {batching.max_batch_size}\n"
-        f"max_queue_delay_ms = {batching.max_queue_delay_ms}\n"
-        "\n"
+        + (
+            f"max_queue_delay_ms = {batching.max_queue_delay_ms}\n"
+            if batching.max_queue_delay_ms is not None
+            else ""
+        )
+        + "\n"
         "[uncertainty]\n"
         f"views = {views}\n"
         "\n"

@@ -30,6 +30,7 @@ import numpy as np
 
 from activeserve.core.config import ModelConfig
 from activeserve.core.scores import (
+    SCORE_NAMES,
     Scores,
     score_patches,
     single_view_scores,
@@ -96,6 +97,7 @@ class LoadedModel:
             )
 
         self._input_dtype = dtype_of(self.input.datatype)
+        self._logits = config.model.output == "logits"
         # Calls in flight: a retired version closes only when they have finished, so
         # a request never meets a half-closed model, even between its two cascade runs.
         self._in_flight = 0
@@ -191,21 +193,14 @@ class LoadedModel:
 
         views = self.config.uncertainty.views
         if views.count == 1:
-            outputs = await self._run(candidates)
-            probs = self._probabilities(outputs)
-            scores = single_view_scores(probs, self.config.uncertainty.scores)
-            return self._prediction(outputs, probs, scores, np.ones(len(probs), int))
+            rows = await self._run(candidates)
+            return self._prediction(rows, rows.single, np.ones(len(candidates), int))
 
         if self.config.uncertainty.cascade:
             return await self._predict_cascade(candidates)
 
-        patches = make_views(candidates, views)
-        outputs = await self._run(patches)
-        probs = self._probabilities(outputs).reshape(len(candidates), views.count, -1)
-        scores = score_patches(probs, self.config.uncertainty.scores)
-        firsts = [output[:: views.count] for output in outputs]
-        counts = np.full(len(candidates), views.count)
-        return self._prediction(firsts, probs[:, 0], scores, counts)
+        rows = await self._run(make_views(candidates, views))
+        return self._grouped(rows, views.count)
 
     async def close(self) -> None:
         """Wait for every call in flight to finish, then stop the batcher; the session
@@ -221,71 +216,73 @@ class LoadedModel:
                 f"{len(rows)} rows; expected a positive m that divides the row "
                 "count (N candidates x m rows)"
             )
-        outputs = await self._run(rows)
-        count = len(rows) // views
-        probs = self._probabilities(outputs).reshape(count, views, -1)
-        scores = score_patches(probs, self.config.uncertainty.scores)
-        firsts = [output[::views] for output in outputs]
-        return self._prediction(firsts, probs[:, 0], scores, np.full(count, views))
+        return self._grouped(await self._run(rows), views)
 
     async def _predict_cascade(self, candidates: np.ndarray) -> Prediction:
         settings = self.config.uncertainty
         m = settings.views.count
 
-        outputs = await self._run(candidates)
-        first_probs = self._probabilities(outputs)
-        single = single_view_scores(first_probs, settings.scores)
+        first = await self._run(candidates)
+        single = first.single
         hard = uncertainty(single, settings.cascade_score) >= settings.cascade_threshold
         hard_index = np.flatnonzero(hard)
         counts = np.where(hard, m, 1)
         if len(hard_index) == 0:
-            return self._prediction(outputs, first_probs, single, counts)
+            return self._prediction(first, single, counts)
 
         # Patch 0 of each hard candidate already ran: run only the other m - 1 views.
         patches = make_views(candidates[hard_index], settings.views)
         extra_rows = patches.reshape(len(hard_index), m, *candidates.shape[1:])[:, 1:]
         extra = await self._run(extra_rows.reshape(-1, *candidates.shape[1:]))
-        extra_probs = self._probabilities(extra).reshape(len(hard_index), m - 1, -1)
+        extra_probs = extra.probabilities.reshape(len(hard_index), m - 1, -1)
         hard_probs = np.concatenate(
-            [first_probs[hard_index][:, None, :], extra_probs], axis=1
+            [first.probabilities[hard_index][:, None, :], extra_probs], axis=1
         )
         full = score_patches(hard_probs, settings.scores)
-        return self._prediction(
-            outputs, first_probs, _merge_scores(single, full, hard_index), counts
-        )
+        return self._prediction(first, _merge_scores(single, full, hard_index), counts)
 
-    async def _run(self, rows: np.ndarray) -> list[np.ndarray]:
+    async def _run(self, rows: np.ndarray) -> _Rows:
         rows = np.ascontiguousarray(rows, dtype=self._input_dtype)
         if self._batcher is not None:
-            return await self._batcher.submit(rows)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_rows, rows)
+            columns = await self._batcher.submit(rows)
+        else:
+            loop = asyncio.get_running_loop()
+            columns = await loop.run_in_executor(self._executor, self._run_rows, rows)
+        return _Rows.unpack(columns, len(self.session.outputs))
 
     def _run_rows(self, rows: np.ndarray) -> list[np.ndarray]:
-        return self.session.run({self.input.name: rows})
-
-    def _probabilities(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """Runs in a worker thread on a whole batch: the graph, then probabilities and
+        single-view scores for every row, so that per-request work on the event loop
+        is slicing. Returns columns whose first axis is the row."""
+        outputs = self.session.run({self.input.name: rows})
         raw = outputs[self._class_index].astype(np.float64, copy=False)
         raw = raw.reshape(len(raw), -1)
-        if self.config.model.output == "logits":
-            return softmax(raw, axis=-1)
-        return raw
+        probs = softmax(raw, axis=-1) if self._logits else raw
+        single = single_view_scores(probs, self.config.uncertainty.scores)
+        return [
+            *outputs,
+            probs,
+            np.argmax(probs, axis=-1).astype(np.int64),
+            *(single.get(name) for name in SCORE_NAMES),
+        ]
 
-    def _prediction(
-        self,
-        outputs: list[np.ndarray],
-        probabilities: np.ndarray,
-        scores: Scores,
-        views: np.ndarray,
-    ) -> Prediction:
+    def _grouped(self, rows: _Rows, views: int) -> Prediction:
+        """Prediction for candidates of `views` consecutive rows each."""
+        count = len(rows.probabilities) // views
+        probs = rows.probabilities.reshape(count, views, -1)
+        scores = score_patches(probs, self.config.uncertainty.scores)
+        firsts = rows.take_every(views)
+        return self._prediction(firsts, scores, np.full(count, views))
+
+    def _prediction(self, rows: _Rows, scores: Scores, views: np.ndarray) -> Prediction:
         named = {
             spec.name: output
-            for spec, output in zip(self.session.outputs, outputs, strict=True)
+            for spec, output in zip(self.session.outputs, rows.outputs, strict=True)
         }
         return Prediction(
             outputs=named,
-            probabilities=probabilities.astype(np.float32),
-            labels=np.argmax(probabilities, axis=-1).astype(np.int64),
+            probabilities=rows.probabilities.astype(np.float32),
+            labels=rows.labels,
             scores=scores,
             views=views,
         )
@@ -323,6 +320,32 @@ def _pick(
         f"{path}/config.toml names {kind} {wanted!r}, but the graph's {kind}s are "
         f"{[s.name for s in specs]!r}"
     )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What `_run_rows` computed for some rows, unpacked from its columns."""
+
+    outputs: list[np.ndarray]
+    probabilities: np.ndarray
+    labels: np.ndarray
+    single: Scores
+
+    @classmethod
+    def unpack(cls, columns: list[np.ndarray], graph_outputs: int) -> _Rows:
+        outputs = columns[:graph_outputs]
+        probabilities, labels, *score_columns = columns[graph_outputs:]
+        single = Scores(**dict(zip(SCORE_NAMES, score_columns, strict=True)))
+        return cls(outputs, probabilities, labels, single)
+
+    def take_every(self, step: int) -> _Rows:
+        """The first row of each group of `step` (patch 0 of each candidate)."""
+        return _Rows(
+            [output[::step] for output in self.outputs],
+            self.probabilities[::step],
+            self.labels[::step],
+            Scores(**{name: self.single.get(name)[::step] for name in SCORE_NAMES}),
+        )
 
 
 def _merge_scores(single: Scores, full: Scores, index: np.ndarray) -> Scores:
