@@ -71,7 +71,7 @@ class QueueFlagger:
             return flagged, sample_ids
 
         samples = [
-            _new_sample(model, candidates[i], datatype, prediction, i, priority[i])
+            _new_sample(model, candidates[i], datatype, prediction, int(i), priority[i])
             for i in chosen
         ]
         results = await asyncio.gather(
