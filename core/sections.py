@@ -110,11 +110,17 @@ class BatchingConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """ONNX Runtime placement; 0 threads means ONNX Runtime's own default."""
+    """ONNX Runtime placement; 0 threads means ONNX Runtime's own default.
+
+    ``allow_spinning`` lets ONNX Runtime's worker threads busy-wait for the next
+    operator; that saves microseconds per run but burns cores the server's own
+    threads need, so it is off by default.
+    """
 
     device: str = "auto"
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    allow_spinning: bool = False
 
     def __post_init__(self) -> None:
         _check(

@@ -74,6 +74,9 @@ class OnnxSession:
         options.intra_op_num_threads = config.intra_op_threads
         options.inter_op_num_threads = config.inter_op_threads
         options.log_severity_level = 3
+        spinning = "1" if config.allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
 
         try:
             self._session = ort.InferenceSession(

@@ -18,16 +18,15 @@ import numpy as np
 from activeserve.proto import inference as oip
 from activeserve.proto import names
 from activeserve.proto.codec import (
-    datatype_of,
     decode_raw,
     decode_typed,
-    encode_raw,
     has_typed_contents,
 )
 from activeserve.server.errors import InvalidRequest
 from activeserve.server.registry import ModelRegistry
 from activeserve.server.runtime.model import LoadedModel, Prediction
 from activeserve.server.services.guard import unary
+from activeserve.server.services.responses import ResponseBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,7 @@ class InferenceService:
         self._version = version
         self._flagger = flagger
         self._is_ready = is_ready
+        self._responses = ResponseBuilder()
 
     def handlers(self) -> dict[str, Callable[..., Any]]:
         return {method.name: getattr(self, method.name) for method in oip.METHODS}
@@ -131,15 +131,14 @@ class InferenceService:
             )
 
         outputs = _outputs(model, prediction, flagged, sample_ids)
-        response = oip.ModelInferResponse(
-            model_name=model.name, model_version=str(model.version), id=request.id
+        response = self._responses.build(
+            model,
+            outputs,
+            _requested(request, outputs),
+            model_name=model.name,
+            model_version=str(model.version),
+            request_id=request.id,
         )
-        for name in _requested(request, outputs):
-            array = outputs[name]
-            response.outputs.add(
-                name=name, datatype=datatype_of(array.dtype), shape=list(array.shape)
-            )
-            response.raw_output_contents.append(encode_raw(array))
         logger.debug(
             "model %s version %d: %d candidates served",
             model.name,
@@ -185,7 +184,7 @@ def _decode_input(model: LoadedModel, request: Any) -> tuple[np.ndarray, str]:
 
     raw = request.raw_input_contents
     if raw:
-        if has_typed_contents(tensor.contents):
+        if tensor.HasField("contents") and has_typed_contents(tensor.contents):
             raise InvalidRequest(
                 f"input {tensor.name!r} has typed contents and the request also has "
                 "raw_input_contents; send one or the other"
