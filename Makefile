@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[server,trainer,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[server,trainer,demo,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -44,10 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The client's own subcommands: review, queue."""
-    from activeserve.client import review_cli
+    """The client's own subcommands: review, queue, models, health."""
+    from activeserve.client import health_cli, models_cli, review_cli
 
     review_cli.register(subparsers)
+    models_cli.register(subparsers)
+    health_cli.register(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

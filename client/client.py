@@ -1,4 +1,5 @@
-"""`Client`: predictions with uncertainty, review of flagged samples, queue statistics.
+"""`Client`: predictions with uncertainty, review of flagged samples, queue statistics,
+and model versions (list, fetch, publish, roll back).
 
     with Client("127.0.0.1:8001") as client:
         result = client.predict("digits", images)          # images: [N, 1, 8, 8]
@@ -14,8 +15,10 @@ raises a `ClientError` subclass carrying the server's message and status.
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +26,12 @@ import grpc
 import numpy as np
 
 from activeserve.client.errors import Conflict, from_rpc_error
+from activeserve.client.models import (
+    FetchedVersion,
+    ModelVersions,
+    PublishResult,
+    VersionInfo,
+)
 from activeserve.client.results import (
     LabelledSample,
     PredictResult,
@@ -30,9 +39,21 @@ from activeserve.client.results import (
     StoppingStatus,
 )
 from activeserve.client.review import ReviewItem
-from activeserve.proto import feedback_pb2, feedback_pb2_grpc, names
+from activeserve.proto import (
+    feedback_pb2,
+    feedback_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+    names,
+)
 from activeserve.proto import inference as oip
-from activeserve.proto.codec import datatype_of, decode_raw, encode_raw, from_tensor
+from activeserve.proto.codec import (
+    datatype_of,
+    decode_raw,
+    encode_raw,
+    from_tensor,
+    to_tensor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +93,7 @@ class Client:
         self.inference = oip.InferenceStub(self._channel)
         # Stubs of the services, for calls the methods below do not cover.
         self.feedback = feedback_pb2_grpc.FeedbackStub(self._channel)
+        self.models = models_pb2_grpc.ModelsStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -168,7 +190,7 @@ class Client:
         batch: int = 8,
         lease_s: float = 300.0,
         reviewer: str | None = None,
-    ) -> Iterator[ReviewItem]:
+    ) -> Generator[ReviewItem, None, None]:
         """Flagged samples to label, highest priority first, leased `batch` at a time.
 
         Each item is yours alone for `lease_s` seconds; call `submit(label)`, `skip()`
@@ -261,6 +283,116 @@ class Client:
             raise from_rpc_error(error) from None
         finally:
             stream.cancel()
+
+    def list_versions(self, model: str) -> ModelVersions:
+        """Every version of `model` with its metadata, and which one serves."""
+        request = models_pb2.ListVersionsRequest(model_name=model)
+        response = self.call(self.models.ListVersions, request)
+        return ModelVersions(
+            model=model,
+            serving=response.serving_version,
+            versions=tuple(
+                VersionInfo(
+                    version=info.version,
+                    serving=info.serving,
+                    metadata=_json_object(info.metadata_json),
+                )
+                for info in response.versions
+            ),
+        )
+
+    def fetch_version(
+        self, model: str, version: int = 0, *, timeout_s: float | None = None
+    ) -> FetchedVersion:
+        """The files of `version` of `model` (0: the version being served), and the
+        model's config.toml; see `FetchedVersion`."""
+        request = models_pb2.FetchVersionRequest(model_name=model, version=version)
+        stream = self.models.FetchVersion(
+            request, timeout=timeout_s or self.timeout_s, metadata=self._metadata
+        )
+        parts: dict[str, list[bytes]] = {}
+        fetched = version
+        try:
+            for chunk in stream:
+                parts.setdefault(chunk.file_name, []).append(chunk.data)
+                fetched = chunk.version
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+        files = {name: b"".join(chunks) for name, chunks in parts.items()}
+        metadata = files.get("metadata.json", b"{}").decode("utf-8")
+        return FetchedVersion(
+            model=model,
+            version=fetched,
+            files=files,
+            metadata=_json_object(metadata),
+        )
+
+    def publish(
+        self,
+        model: str,
+        *,
+        onnx: bytes,
+        weights: bytes,
+        metadata: dict[str, Any],
+        parent_version: int,
+        probe_input: np.ndarray,
+        probe_expected: np.ndarray,
+        probe_atol: float = 1e-4,
+        chunk_bytes: int = 1 << 20,
+        timeout_s: float | None = None,
+    ) -> PublishResult:
+        """Hand the server a new version of `model` and have it served.
+
+        The server checks it before serving it: `probe_input` (`[n, *S]`, the model's
+        input datatype) run through `onnx` must give `probe_expected` (the class
+        output, `[n, K]`) within `probe_atol`; its input and classes must be those of
+        the version served; `weights` must be safetensors. A refused version raises
+        (`InvalidArgument` for a bad upload, `Conflict` for a probe mismatch) and the
+        served version keeps serving. Files travel in `chunk_bytes` pieces.
+        """
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes is {chunk_bytes!r}; expected a size >= 1")
+        files = {"model.onnx": onnx, "weights.safetensors": weights}
+        header = models_pb2.PublishHeader(
+            model_name=model,
+            parent_version=parent_version,
+            metadata_json=json.dumps(metadata),
+            probe_input=to_tensor(np.ascontiguousarray(probe_input)),
+            probe_expected=to_tensor(np.ascontiguousarray(probe_expected)),
+            probe_atol=probe_atol,
+            sha256={
+                name: hashlib.sha256(data).hexdigest() for name, data in files.items()
+            },
+        )
+
+        def chunks() -> Iterator[models_pb2.PublishChunk]:
+            yield models_pb2.PublishChunk(header=header)
+            for name, data in files.items():
+                for start in range(0, max(len(data), 1), chunk_bytes):
+                    piece = data[start : start + chunk_bytes]
+                    yield models_pb2.PublishChunk(
+                        file=models_pb2.FileChunk(file_name=name, data=piece)
+                    )
+
+        response = self.call(self.models.Publish, chunks(), timeout_s)
+        logger.info("published %s version %d", model, response.version)
+        return PublishResult(
+            model=model,
+            version=response.version,
+            probe_max_abs_diff=response.probe_max_abs_diff,
+        )
+
+    def rollback(self, model: str, version: int = 0) -> int:
+        """Serve `version` of `model` again (0: the one before the version being
+        served); returns the version now served. The choice survives restarts."""
+        request = models_pb2.RollbackRequest(model_name=model, version=version)
+        return int(self.call(self.models.Rollback, request).version)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    data = json.loads(text) if text else {}
+    return data if isinstance(data, dict) else {}
 
 
 def _labelled(message: feedback_pb2.LabelledSample) -> LabelledSample:

@@ -53,6 +53,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=4,
         help="threads running ONNX Runtime calls (default: %(default)s)",
     )
+    parser.add_argument(
+        "--poll-interval-s",
+        type=float,
+        default=2.0,
+        help="how often to scan the repository for versions and models dropped in "
+        "by hand; 0 turns the scan off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=int,
+        default=2048,
+        help="largest version a publish may upload, all files together, in MiB "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gil-switch-interval-ms",
+        type=float,
+        default=0.5,
+        help="the interpreter's thread switch interval; shorter hands batches to "
+        "runtime threads sooner (Python's default: 5; default here: %(default)s)",
+    )
+    parser.add_argument(
+        "--stale-staging-s",
+        type=float,
+        default=600.0,
+        help="remove staging folders of uploads untouched this long (left by a "
+        "server that died mid-publish) at start-up and on each poll "
+        "(default: %(default)s)",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -67,6 +96,10 @@ def _serve(args: argparse.Namespace) -> int:
         grace_s=args.grace_s,
         drain_s=args.drain_s,
         queue_url=args.queue,
+        gil_switch_interval_ms=args.gil_switch_interval_ms,
         runtime_threads=args.runtime_threads,
+        poll_interval_s=args.poll_interval_s,
+        max_upload_mb=args.max_upload_mb,
+        stale_staging_s=args.stale_staging_s,
     )
     return asyncio.run(serve(options))

@@ -5,7 +5,8 @@
     ├── InvalidRequest    INVALID_ARGUMENT: a request that cannot be served
     ├── ModelUnavailable  UNAVAILABLE: known model, not loaded, or shutting down
     ├── ModelLoadError    FAILED_PRECONDITION: a version that cannot be loaded
-    └── PublishRejected   FAILED_PRECONDITION: an upload that fails its checks
+    ├── PublishRejected   FAILED_PRECONDITION: an upload that fails its checks
+    └── RollbackRefused   FAILED_PRECONDITION: no version to roll back to
 
 Errors raised by other packages (`activeserve.core`, the codec, the queue store) are
 mapped in `status_of` below and nowhere else; handlers raise, the service layer
@@ -47,6 +48,10 @@ class ModelLoadError(ServerError):
 
 
 class PublishRejected(ServerError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class RollbackRefused(ServerError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 

@@ -1,10 +1,16 @@
 """Which model versions are loaded, which one each model serves, and swapping them.
 
 A version is loaded (ONNX Runtime session built, a warm-up batch run) off the request
-path, in a worker thread, and only then made the one served: the swap itself is one
-assignment, so a request sees either the old version or the new one, never neither.
-Requests already running keep the `LoadedModel` they started with until they finish;
-the old version's batcher drains and its session is freed with its last reference.
+path, in a worker thread, and only then made the one served (`swap_in`): the swap
+itself is one assignment, so a request sees either the old version or the new one,
+never neither. Requests already running keep the `LoadedModel` they started with until
+they finish; the old version's batcher drains and its session is freed with its last
+reference.
+
+Every change of the served version (load, publish, rollback, a version dropped in by
+hand) happens under the model's `lock`, so two of them never interleave. Publish,
+rollback and adopting a new version record the choice in the repository's
+`serving.json`, which `load_all` honours at start-up.
 
 Versions other than the served one load on first request and stay loaded, at most
 `max_loaded_versions` of them per model (least recently used unloaded first).
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from activeserve.core.config import ModelConfig
-from activeserve.server.errors import InvalidRequest, ModelUnavailable
-from activeserve.server.repository import ModelRepository
+from activeserve.server.errors import (
+    InvalidRequest,
+    ModelUnavailable,
+    RollbackRefused,
+)
+from activeserve.server.repository import ModelRepository, ServingChoice
 from activeserve.server.runtime.model import LoadedModel
 
 logger = logging.getLogger(__name__)
+
+_NONE_LOADED: Mapping[int, LoadedModel] = {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,9 @@ class ModelRegistry:
         self._others: dict[str, collections.OrderedDict[int, LoadedModel]] = {}
         self._failures: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        # Per model, the highest version number accounted for: served, or passed
+        # over by a choice made since (a rollback). Higher ones are new.
+        self._newest_known: dict[str, int] = {}
 
     @property
     def providers(self) -> list[str]:
@@ -63,11 +79,20 @@ class ModelRegistry:
     def serving(self) -> dict[str, LoadedModel]:
         return dict(self._serving)
 
+    def lock(self, name: str) -> asyncio.Lock:
+        """The lock every change of `name`'s served version holds."""
+        return self._locks[name]
+
+    def newest_known(self, name: str) -> int:
+        """The highest version of `name` accounted for; 0 when none is."""
+        return self._newest_known.get(name, 0)
+
     async def load_all(self) -> None:
-        """Load the newest version of every model in the repository."""
+        """Load every model in the repository: the version `serving.json` names, or
+        the newest (see `activeserve.server.repository`)."""
         for name in self.repository.models():
             try:
-                await self.load(name)
+                await self._load_at_start(name)
             except Exception as error:
                 # One broken model must not keep the others from serving.
                 self._failures[name] = str(error)
@@ -78,23 +103,86 @@ class ModelRegistry:
         async with self._locks[name]:
             if version is None:
                 version = self.repository.latest(name)
-            model = await self._build(name, version)
-            old = self._serving.get(name)
-            self._serving[name] = model
-            self._failures.pop(name, None)
+            model = await self._take_or_build(name, version)
+            self.swap_in(model)
+        return model
+
+    def swap_in(self, model: LoadedModel) -> None:
+        """Serve `model`, already built and warmed, from now on; the caller holds
+        `lock(model.name)`. The version served before is retired: it finishes the
+        calls in flight on it, then its batcher stops and its session is freed."""
+        name = model.name
+        old = self._serving.get(name)
+        self._serving[name] = model
+        self._failures.pop(name, None)
+        self._newest_known[name] = max(self.newest_known(name), model.version)
 
         if old is not None and old is not model:
             logger.info(
-                "model %s: now serving version %d (was %d)", name, version, old.version
+                "model %s: now serving version %d (was %d)",
+                name,
+                model.version,
+                old.version,
             )
             self._retire(name, old)
-        return model
+
+    async def build(
+        self, name: str, version: int, path: Path, config: ModelConfig
+    ) -> LoadedModel:
+        """Build and warm `version` of `name` from the files in `path`, off the event
+        loop, without serving it."""
+        # Building a session and the warm-up run are seconds of CPU: off the loop.
+        return await asyncio.to_thread(
+            _build_and_warm, name, version, path, config, self._executor
+        )
+
+    async def record_serving(self, name: str) -> None:
+        """Write the served version of `name` to `serving.json`; the caller holds
+        `lock(name)`."""
+        served = self._serving[name]
+        choice = ServingChoice(served.version, self.newest_known(name))
+        await asyncio.to_thread(self.repository.write_serving, name, choice)
+
+    async def adopt(self, name: str, version: int) -> LoadedModel | None:
+        """Serve `version`, a version newer than every one known, and record it.
+
+        Returns None when it is known by now (published meanwhile). Raises when it
+        does not load; the version served until then keeps serving.
+        """
+        async with self._locks[name]:
+            if version <= self.newest_known(name):
+                return None
+            served = self._serving.get(name)
+            if served is None or served.version != version:
+                served = await self._take_or_build(name, version)
+                self.swap_in(served)
+            self._newest_known[name] = version
+            await self.record_serving(name)
+        return served
+
+    async def rollback(self, name: str, version: int = 0) -> LoadedModel:
+        """Serve `version` of `name` again (0: the highest below the served one),
+        and record the choice so that it survives a restart and new polls."""
+        self.repository.model_dir(name)
+        async with self._locks[name]:
+            served = self._serving.get(name)
+            if served is None:
+                raise self._not_serving(name)
+            if version == 0:
+                version = self._version_before(name, served.version)
+            self.repository.version_dir(name, version)
+
+            if version != served.version:
+                self.swap_in(await self._take_or_build(name, version))
+            await self.record_serving(name)
+            logger.info("model %s: rolled back to version %d", name, version)
+            return self._serving[name]
 
     async def unload(self, name: str) -> None:
         self.repository.model_dir(name)
         async with self._locks[name]:
             old = self._serving.pop(name, None)
-            others = self._others.pop(name, {})
+            others: Mapping[int, LoadedModel] = self._others.pop(name, _NONE_LOADED)
         for model in [old, *others.values()]:
             if model is not None:
                 await model.close()
@@ -111,7 +199,7 @@ class ModelRegistry:
         number = _parse_version(version)
         if served is not None and served.version == number:
             return served
-        cached = self._others.get(name, {}).get(number)
+        cached = self._others.get(name, _NONE_LOADED).get(number)
         if cached is not None:
             self._others[name].move_to_end(number)
             return cached
@@ -156,11 +244,55 @@ class ModelRegistry:
 
     async def _build(self, name: str, version: int) -> LoadedModel:
         path = self.repository.version_dir(name, version)
-        config = self.repository.config(name)
-        # Building a session and the warm-up run are seconds of CPU: off the loop.
-        return await asyncio.to_thread(
-            _build_and_warm, name, version, path, config, self._executor
+        return await self.build(name, version, path, self.repository.config(name))
+
+    async def _take_or_build(self, name: str, version: int) -> LoadedModel:
+        """`version` of `name` ready to serve: the copy already loaded for requests
+        naming it, or a new one."""
+        others = self._others.get(name)
+        cached = others.pop(version, None) if others is not None else None
+        if cached is not None:
+            return cached
+        return await self._build(name, version)
+
+    async def _load_at_start(self, name: str) -> None:
+        versions = await asyncio.to_thread(self.repository.versions, name)
+        newest = versions[-1] if versions else self.repository.latest(name)
+        choice = await asyncio.to_thread(self.repository.read_serving, name)
+        pinned = (
+            choice is not None
+            and choice.version in versions
+            and newest <= choice.newest_known
         )
+
+        # The chosen version first; should it not load, the pinned one, then the
+        # others from the newest down, so that one broken folder stops nothing.
+        first = choice.version if pinned and choice is not None else newest
+        order = [first]
+        if choice is not None and choice.version in versions:
+            order.append(choice.version)
+        order.extend(reversed(versions))
+        errors = []
+        for version in dict.fromkeys(order):
+            try:
+                model = await self.load(name, version)
+            except Exception as error:
+                logger.error("model %s version %d not loaded: %s", name, version, error)
+                errors.append(error)
+                continue
+            if pinned and choice is not None:
+                self._newest_known[name] = max(choice.newest_known, model.version)
+            return
+        raise errors[0]
+
+    def _version_before(self, name: str, version: int) -> int:
+        earlier = [v for v in self.repository.versions(name) if v < version]
+        if not earlier:
+            raise RollbackRefused(
+                f"model {name!r} serves version {version}, its oldest; there is no "
+                "earlier version to roll back to (name one with --to N)"
+            )
+        return earlier[-1]
 
     def _retire(self, name: str, old: LoadedModel) -> None:
         task = asyncio.get_running_loop().create_task(old.close())

@@ -8,8 +8,9 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -95,8 +96,14 @@ def test_the_entry_point_serves_and_the_health_check_passes(
 def test_the_health_check_fails_when_nothing_listens() -> None:
     done = subprocess.run(
         [
-            sys.executable, "-m", "activeserve.client.cli", "health",
-            "--server", "127.0.0.1:1", "--timeout-s", "1",
+            sys.executable,
+            "-m",
+            "activeserve.client.cli",
+            "health",
+            "--server",
+            "127.0.0.1:1",
+            "--timeout-s",
+            "1",
         ],
         capture_output=True,
         text=True,

@@ -104,6 +104,10 @@ class Batcher:
         self._arrived.set()
         if self._worker is not None:
             await self._worker
+        # `run` is usually a bound method of the model that owns this batcher: the
+        # cycle would keep a retired model's session (its weights) alive until a full
+        # garbage collection. Nothing runs after close.
+        self._run = _closed
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -176,3 +180,7 @@ class Batcher:
         self.stats.largest_batch = max(self.stats.largest_batch, rows)
         self.stats.batch_sizes[rows] += 1
         logger.debug("model %s: run of %d rows from %d calls", self._name, rows, items)
+
+
+def _closed(rows: np.ndarray) -> list[np.ndarray]:
+    raise ModelUnavailable("this model version has been unloaded; retry")
