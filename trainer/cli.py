@@ -96,6 +96,14 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="extra validation data: an .npz with arrays 'inputs' and 'labels'",
     )
     train.add_argument(
+        "--train-file",
+        type=Path,
+        default=None,
+        metavar="FILE.npz",
+        help="labels you already have (e.g. those version 1 was trained on): an "
+        ".npz with arrays 'inputs' and 'labels', trained on in every round",
+    )
+    train.add_argument(
         "--device", default=None, help="torch device (default: cuda when available)"
     )
     train.add_argument(
@@ -212,6 +220,7 @@ def _train(args: argparse.Namespace) -> int:
         state_dir=args.state_dir or default_state_dir(args.model),
         force=args.force,
         validation_file=args.validation,
+        train_file=args.train_file,
         poll_s=args.poll_s,
         retry_s=args.retry_s,
         rounds=RoundOptions(device=args.device, progress=True),

@@ -81,15 +81,16 @@ class RoundOptions:
 
 
 @dataclass(frozen=True)
-class ValidationData:
-    """Labelled inputs the user keeps for validation: ``inputs [N, *S]``, ``labels
-    [N]`` int class indices."""
+class LabelledArrays:
+    """Labelled inputs the user brings: ``inputs [N, *S]``, ``labels [N]`` int class
+    indices. Used as extra validation data, or as the labels the first version was
+    trained on, which every round trains on beside the reviewers' labels."""
 
     inputs: np.ndarray
     labels: np.ndarray
 
     @classmethod
-    def from_file(cls, path: Path) -> ValidationData:
+    def from_file(cls, path: Path) -> LabelledArrays:
         """Read an ``.npz`` holding arrays ``inputs`` and ``labels``."""
         try:
             with np.load(path) as arrays:
@@ -97,14 +98,14 @@ class ValidationData:
                 labels = np.asarray(arrays["labels"])
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(
-                f"cannot read validation file {str(path)!r}: {exc}; expected an .npz "
+                f"cannot read labelled data file {str(path)!r}: {exc}; expected an .npz "
                 "with arrays 'inputs' [N, *S] and 'labels' [N] (np.savez)"
             ) from exc
         if labels.shape != (inputs.shape[0],) or not np.issubdtype(
             labels.dtype, np.integer
         ):
             raise DataError(
-                f"validation file {str(path)!r}: labels have shape {labels.shape!r} "
+                f"labelled data file {str(path)!r}: labels have shape {labels.shape!r} "
                 f"and dtype {labels.dtype!s}; expected integer class indices of "
                 f"shape {(inputs.shape[0],)!r}, one per input"
             )
@@ -148,11 +149,13 @@ def run_round(
     labelled: LabelledSet,
     *,
     options: RoundOptions,
-    validation: ValidationData | None = None,
+    validation: LabelledArrays | None = None,
+    seed_data: LabelledArrays | None = None,
 ) -> RoundResult:
     """Fine-tune the served version of ``model_name`` on ``labelled`` and publish it.
 
-    ``validation`` is added to the held-out labels. Returns the round's result; it
+    ``validation`` is added to the held-out labels; ``seed_data`` (the labels the
+    first version was trained on) to the training labels, as earlier labels. Returns the round's result; it
     raises the SDK's ``ClientError`` when the server cannot be reached or refuses the
     upload, and :class:`~activeserve.trainer.errors.TrainerError` subclasses when
     the data, the model or its export are unusable.
@@ -167,7 +170,9 @@ def run_round(
     training = served.config.training
     views = served.config.uncertainty.views
 
-    split = _split(labelled, training.validation_fraction, training.seed, validation)
+    split = _split(
+        labelled, training.validation_fraction, training.seed, validation, seed_data
+    )
     counted = RoundResult(
         model_name,
         "skipped",
@@ -261,9 +266,11 @@ def _split(
     labelled: LabelledSet,
     fraction: float,
     seed: int,
-    validation: ValidationData | None,
+    validation: LabelledArrays | None,
+    seed_data: LabelledArrays | None = None,
 ) -> _Split:
-    """Train and validation rows; the user's validation data joins the held-out."""
+    """Train and validation rows; the user's validation data joins the held-out, the
+    user's seed data the training rows (never as new labels)."""
     if fraction == 0.0 and validation is None:
         raise DataError(
             "[training] validation_fraction = 0 and no validation file: a round "
@@ -275,23 +282,35 @@ def _split(
     validation_labels = labelled.labels[held_out]
 
     if validation is not None:
-        shape = labelled.inputs.shape[1:]
-        if validation.inputs.shape[1:] != shape:
-            raise DataError(
-                f"validation inputs have shape {validation.inputs.shape[1:]!r} per "
-                f"sample, but the labelled inputs have {shape!r}; give validation "
-                "data of the model's input shape"
-            )
+        _check_shape(validation, labelled, "validation")
         validation_inputs = np.concatenate([validation_inputs, validation.inputs])
         validation_labels = np.concatenate([validation_labels, validation.labels])
 
+    train_inputs = labelled.inputs[~held_out]
+    train_labels = labelled.labels[~held_out]
+    train_new = labelled.new_mask[~held_out]
+    if seed_data is not None:
+        _check_shape(seed_data, labelled, "seed data")
+        train_inputs = np.concatenate([seed_data.inputs, train_inputs])
+        train_labels = np.concatenate([seed_data.labels, train_labels])
+        train_new = np.concatenate([np.zeros(len(seed_data.labels), bool), train_new])
+
     return _Split(
-        train_inputs=labelled.inputs[~held_out],
-        train_labels=labelled.labels[~held_out],
-        train_new=labelled.new_mask[~held_out],
+        train_inputs=train_inputs,
+        train_labels=train_labels,
+        train_new=train_new,
         validation_inputs=validation_inputs,
         validation_labels=validation_labels,
     )
+
+
+def _check_shape(data: LabelledArrays, labelled: LabelledSet, what: str) -> None:
+    shape = labelled.inputs.shape[1:]
+    if data.inputs.shape[1:] != shape:
+        raise DataError(
+            f"{what} inputs have shape {data.inputs.shape[1:]!r} per sample, but "
+            f"the labelled inputs have {shape!r}; give data of the model's input shape"
+        )
 
 
 def _skip_reason(counted: RoundResult, held: int) -> str:

@@ -34,9 +34,9 @@ from activeserve.client import Client, Conflict, Unavailable
 from activeserve.core.config import ModelConfig
 from activeserve.trainer.errors import TrainerError
 from activeserve.trainer.rounds import (
+    LabelledArrays,
     RoundOptions,
     RoundResult,
-    ValidationData,
     run_round,
 )
 from activeserve.trainer.served import fetch_config
@@ -54,7 +54,9 @@ class ServiceOptions:
 
     ``state_dir``: the state folder (see :mod:`.state`). ``force``: train even while
     a stopping criterion holds. ``validation_file``: an ``.npz`` of ``inputs`` and
-    ``labels`` added to every round's validation data. ``poll_s``: longest one read
+    ``labels`` added to every round's validation data. ``train_file``: the same
+    format, added to every round's training data (the labels version 1 was trained
+    on, which the queue never saw). ``poll_s``: longest one read
     of the label stream lasts, hence the longest a stop request waits while no round
     runs. ``read_timeout_s``: deadline of a one-off read of every label after the
     cursor (``--once``). ``retry_s``: wait after a transient failure. ``rounds``:
@@ -64,6 +66,7 @@ class ServiceOptions:
     state_dir: Path
     force: bool = False
     validation_file: Path | None = None
+    train_file: Path | None = None
     poll_s: float = 5.0
     read_timeout_s: float = 600.0
     retry_s: float = 10.0
@@ -106,7 +109,12 @@ class TrainerService:
         self._validation = (
             None
             if options.validation_file is None
-            else ValidationData.from_file(options.validation_file)
+            else LabelledArrays.from_file(options.validation_file)
+        )
+        self._seed_data = (
+            None
+            if options.train_file is None
+            else LabelledArrays.from_file(options.train_file)
         )
         # A plain flag, not a threading.Event: setting an Event takes a lock, which
         # a signal handler must not do while the interrupted code may hold it.
@@ -227,6 +235,7 @@ class TrainerService:
                 self.state.labelled(),
                 options=self.options.rounds,
                 validation=self._validation,
+                seed_data=self._seed_data,
             )
         except Conflict as exc:
             logger.error(

@@ -315,3 +315,24 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 90.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_seed_data_joins_every_rounds_training_labels() -> None:
+    from activeserve.trainer.rounds import LabelledArrays, _split
+    from activeserve.trainer.state import LabelledSet
+
+    labelled = LabelledSet(
+        sample_ids=np.arange(1, 11),
+        inputs=np.zeros((10, 1, 8, 8), np.float32),
+        labels=np.arange(10) % 3,
+        new_mask=np.ones(10, bool),
+    )
+    seed = LabelledArrays(np.ones((4, 1, 8, 8), np.float32), np.array([0, 1, 2, 0]))
+
+    split = _split(labelled, 0.2, 0, None, seed)
+    plain = _split(labelled, 0.2, 0, None)
+
+    assert len(split.train_labels) == len(plain.train_labels) + 4
+    assert not split.train_new[:4].any()
+    np.testing.assert_array_equal(split.train_labels[:4], [0, 1, 2, 0])
+    assert len(split.validation_labels) == len(plain.validation_labels)
