@@ -98,8 +98,8 @@ class LabelledArrays:
                 labels = np.asarray(arrays["labels"])
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(
-                f"cannot read labelled data file {str(path)!r}: {exc}; expected an .npz "
-                "with arrays 'inputs' [N, *S] and 'labels' [N] (np.savez)"
+                f"cannot read labelled data file {str(path)!r}: {exc}; expected an "
+                ".npz with arrays 'inputs' [N, *S] and 'labels' [N] (np.savez)"
             ) from exc
         if labels.shape != (inputs.shape[0],) or not np.issubdtype(
             labels.dtype, np.integer
@@ -155,8 +155,9 @@ def run_round(
     """Fine-tune the served version of ``model_name`` on ``labelled`` and publish it.
 
     ``validation`` is added to the held-out labels; ``seed_data`` (the labels the
-    first version was trained on) to the training labels, as earlier labels. Returns the round's result; it
-    raises the SDK's ``ClientError`` when the server cannot be reached or refuses the
+    first version was trained on) to the training labels, as earlier labels.
+
+    Returns the round's result; it raises the SDK's ``ClientError`` when the server cannot be reached or refuses the
     upload, and :class:`~activeserve.trainer.errors.TrainerError` subclasses when
     the data, the model or its export are unusable.
     """
