@@ -158,8 +158,9 @@ def run_round(
     first version was trained on) to the training labels, as earlier labels.
 
     Returns the round's result; it raises the SDK's ``ClientError`` when the server
-    cannot be reached or refuses the upload, and :class:`~activeserve.trainer.errors.TrainerError` subclasses when
-    the data, the model or its export are unusable.
+    cannot be reached or refuses the upload, and
+    :class:`~activeserve.trainer.errors.TrainerError` subclasses when the data, the
+    model or its export are unusable.
     """
     if len(labelled) == 0:
         raise DataError(
