@@ -7,10 +7,10 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import tomllib
+from support.processes import start_process
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -68,14 +68,9 @@ def test_the_entry_point_serves_and_the_health_check_passes(
     command = [replace.get(part, part) for part in entry]
     assert command[:2] == ["activeserve", "serve"]
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "activeserve.client.cli", *command[1:]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_process(command[1:], tmp_path / "server.log")
     try:
-        address = _wait_for_address(server)
+        address = server.address
         health = _exec_form("HEALTHCHECK")
         assert health[:2] == ["activeserve", "health"]
         probe = [part if part != "127.0.0.1:8001" else address for part in health]
@@ -88,9 +83,8 @@ def test_the_entry_point_serves_and_the_health_check_passes(
         )
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
-    assert server.returncode == 0
+        code = server.stop()
+    assert code == 0, server.output()
 
 
 def test_the_health_check_fails_when_nothing_listens() -> None:
@@ -111,16 +105,3 @@ def test_the_health_check_fails_when_nothing_listens() -> None:
         check=False,
     )
     assert done.returncode == 1
-
-
-def _wait_for_address(server: subprocess.Popen[str]) -> str:
-    assert server.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = server.stdout.readline()
-        match = re.search(r"listening on (127\.0\.0\.1:\d+)", line)
-        if match:
-            return match.group(1)
-        if not line and server.poll() is not None:
-            break
-    raise AssertionError("the entry point did not start a server")

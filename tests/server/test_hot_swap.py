@@ -5,10 +5,7 @@ rollbacks are served, survive restarts and are not undone by the polls."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -21,6 +18,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save as safetensors_bytes
 from support.onnx_models import expected_logits, linear_classifier
+from support.processes import serve
 
 from activeserve.client import Client, ClientError
 
@@ -138,37 +136,6 @@ def test_retired_versions_are_freed_once_their_calls_finish(
     )
 
 
-def _serve_in_subprocess(
-    repository: Path, log: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "activeserve.client.cli",
-                "serve",
-                "--repository",
-                str(repository),
-                "--address",
-                "127.0.0.1:0",
-                "--poll-interval-s",
-                "0",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        match = re.search(r"listening on (127\.0\.0\.1:\d+)", log.read_text())
-        if match:
-            return process, match.group(1)
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise AssertionError("server did not start:\n" + log.read_text())
-
-
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -183,16 +150,15 @@ def test_thirty_swaps_keep_server_memory_bounded(make_repository, tmp_path) -> N
     shape, classes = (1, 64, 64), 256
     repository = make_repository(input_shape=shape, num_classes=classes)
     upload = upload_of(tmp_path, 2, shape, classes)
-    process, address = _serve_in_subprocess(repository, tmp_path / "server.log")
+    server = serve(repository, tmp_path / "server.log", "--poll-interval-s", "0")
     rss = []
     try:
-        with Client(address) as client:
+        with Client(server.address) as client:
             for _ in range(30):
                 client.publish("digits", **upload)
-                rss.append(_rss_mib(process.pid))
+                rss.append(_rss_mib(server.process.pid))
     finally:
-        process.terminate()
-        process.wait(30)
+        server.stop()
 
     growth = max(rss[10:]) - max(rss[:10])
     assert growth < 40, f"server memory grew {growth:.0f} MiB over 20 swaps: {rss}"

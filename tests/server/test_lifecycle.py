@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,46 +11,15 @@ import grpc
 import numpy as np
 import tritonclient.grpc as triton
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.processes import serve
 
 
-def _start(repository: Path, *extra: str) -> tuple[subprocess.Popen[str], str, str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "activeserve.client.cli",
-            "serve",
-            "--repository",
-            str(repository),
-            "--address",
-            "127.0.0.1:0",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    lines = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        match = re.search(r"listening on (127\.0\.0\.1:\d+)", line)
-        if match:
-            return process, match.group(1), "".join(lines)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines))
-
-
-def test_sigterm_finishes_in_flight_requests_and_exits_0(make_repository) -> None:
+def test_sigterm_finishes_in_flight_requests_and_exits_0(
+    make_repository, tmp_path: Path
+) -> None:
     config = "[batching]\nmax_batch_size = 64\nmax_queue_delay_ms = 1500.0\n"
-    process, address, startup = _start(
-        make_repository(config=config), "--drain-s", "1.0"
-    )
-    client = triton.InferenceServerClient(address)
+    server = serve(make_repository(config=config), tmp_path / "log", "--drain-s", "1")
+    client = triton.InferenceServerClient(server.address)
     results: list[object] = []
 
     def slow_request() -> None:
@@ -68,21 +34,21 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(make_repository) -> Non
     thread = threading.Thread(target=slow_request)
     thread.start()
     time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signal.SIGTERM)
 
     time.sleep(0.3)
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         status = health.Check(health_pb2.HealthCheckRequest(service="")).status
     assert status == health_pb2.HealthCheckResponse.NOT_SERVING
 
     thread.join(30)
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
+    assert server.process.wait(30) == 0, server.output()
     assert isinstance(results[0], np.ndarray), results
-    assert "model digits version 1 loaded" in startup
-    assert "on CPUExecutionProvider" in startup
-    assert "stopped" in output
+    output = server.output()
+    assert "model digits version 1 loaded" in output
+    assert "on CPUExecutionProvider" in output
+    assert output.rstrip().endswith("stopped")
 
 
 def test_reflection_lists_the_services(make_repository, start_server) -> None:
