@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from activeserve.server.app import ServerOptions, serve
@@ -87,7 +88,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _serve(args: argparse.Namespace) -> int:
     if not args.repository.is_dir():
-        print(f"activeserve serve: repository {str(args.repository)!r} is not a folder")
+        print(
+            f"activeserve serve: repository {str(args.repository)!r} is not a folder",
+            file=sys.stderr,
+        )
         return 2
     options = ServerOptions(
         repository=args.repository,
