@@ -71,7 +71,7 @@ class DemoOptions:
     seed_labels: int = 60
     test_size: int = 400
     waves: int = 8
-    wave_timeout_s: float = 40.0
+    wave_timeout_s: float = 25.0
     seed: int = 0
     # None: every digit not in the seed set or the held-out set.
     traffic_limit: int | None = None
@@ -164,7 +164,10 @@ def train_first_version(digits: Digits, repository: Path, seed: int) -> float:
         FACTORY_KWARGS,
         DEMO_CONFIG,
         metadata={
-            "labels_used": len(labels),
+            # Queue labels the version was trained on: none yet (the seed set is
+            # the trainer's --train-file, not the queue's).
+            "labels_used": 0,
+            "seed_labels": len(labels),
             # Held-out digits, not the trainer's validation split of hard samples:
             # recorded under its own name so the plateau rule does not compare them.
             "metrics": {"seed_test_accuracy": accuracy},
@@ -292,23 +295,27 @@ def _waves(
 
 
 def _settle(client: Client, timeout_s: float) -> None:
-    """Wait until the reviewer has labelled the wave and the trainer has caught up:
-    no pending samples, and the served version unchanged for a few seconds."""
+    """Wait until the reviewer has labelled the wave and the trainer has caught up
+    (fewer than a round's worth of labels newer than the served version's), or
+    `timeout_s` has passed: a round the trainer rejects leaves it behind."""
+    round_size = int(DEMO_CONFIG["training"]["min_new_labels"])
     deadline = time.monotonic() + timeout_s
-    version = _served(client)
-    quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        pending = client.queue_stats(MODEL).counts.get("pending", 0)
-        now_version = _served(client)
-        if now_version != version:
-            version, quiet_since = now_version, time.monotonic()
-        if pending == 0 and time.monotonic() - quiet_since > 6.0:
+        stats = client.queue_stats(MODEL)
+        if stats.counts.get("pending", 0) or stats.counts.get("leased", 0):
+            continue
+        if stats.labels_total - _served_labels(client) < round_size:
             return
 
 
-def _served(client: Client) -> int:
-    return client.list_versions(MODEL).serving
+def _served_labels(client: Client) -> int:
+    """Queue labels the served version was trained on (from its metadata)."""
+    versions = client.list_versions(MODEL)
+    for info in versions.versions:
+        if info.version == versions.serving:
+            return int(info.metadata.get("labels_used", 0))
+    return 0
 
 
 def _report(

@@ -13,7 +13,9 @@ from activeserve.trainer.demo import DemoOptions, run_demo
 def test_the_demo_learns_from_its_traffic_and_stops_its_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    options = DemoOptions(workdir=tmp_path, waves=2, traffic_limit=400)
+    options = DemoOptions(
+        workdir=tmp_path, waves=2, traffic_limit=400, wave_timeout_s=120.0
+    )
 
     reports = run_demo(options)
 
