@@ -15,6 +15,9 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "activeserve.commands"
 _EXTRAS = {"server": "activeserve[server]", "trainer": "activeserve[trainer]"}
+# The commands each package adds, so that a missing package's commands still parse
+# and answer with the extra to install instead of "invalid choice".
+_COMMANDS = {"server": ("serve",), "trainer": ("train", "init")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_anything", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,8 +82,12 @@ def _register_missing(
         )
         return 2
 
-    placeholder = subparsers.add_parser(name, help=f"(needs {extra})")
-    placeholder.set_defaults(handler=unavailable)
+    for command in _COMMANDS.get(name, (name,)):
+        placeholder = subparsers.add_parser(
+            command, help=f"(needs {extra})", add_help=False
+        )
+        # Whatever follows the command is accepted: the answer is the install hint.
+        placeholder.set_defaults(handler=unavailable, accepts_anything=True)
 
 
 if __name__ == "__main__":
