@@ -46,10 +46,10 @@ proto: $(STAMP)
 	$(BIN)/python scripts/generate_proto.py
 
 bench-serving: $(STAMP)
-	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python -m benchmarks.serving
 
 bench-active: $(STAMP)
-	$(BIN)/python benchmarks/active_learning.py
+	$(BIN)/python -m benchmarks.active_learning
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
