@@ -71,7 +71,9 @@ def digits() -> Digits:
 def template(tmp_path_factory: pytest.TempPathFactory, digits: Digits) -> Path:
     """A repository whose version 1 is a small CNN trained on SEED_LABELS digits."""
     images, labels = digits[0][:SEED_LABELS], digits[1][:SEED_LABELS]
-    training = TrainingConfig(epochs=30, seed=0)
+    # A deliberately weak version 1, so that its hard samples disagree with the
+    # labels and no stopping criterion holds before the round.
+    training = TrainingConfig(epochs=30, learning_rate=1e-3, seed=0)
     torch.manual_seed(0)
     network = small_cnn()
     plan = plan_round(
