@@ -26,6 +26,8 @@ class _Template:
     dtypes: tuple[np.dtype[Any], ...]
     inner_shapes: tuple[tuple[int, ...], ...]
     message: Any
+    # Every array's bytes are already the wire's (little-endian, not BYTES).
+    plain_bytes: bool
 
 
 class ResponseBuilder:
@@ -68,7 +70,7 @@ class ResponseBuilder:
                 return _field_by_field(
                     arrays, names, model_name, model_version, request_id
                 )
-            raw.append(encode_raw(array))
+            raw.append(array.tobytes() if template.plain_bytes else encode_raw(array))
 
         rows = len(arrays[template.names[0]]) if template.names else 0
         if rows != 1:
@@ -89,6 +91,10 @@ def _template(arrays: dict[str, np.ndarray], names: Sequence[str]) -> _Template:
         dtypes=tuple(arrays[name].dtype for name in names),
         inner_shapes=tuple(arrays[name].shape[1:] for name in names),
         message=message,
+        plain_bytes=all(
+            arrays[name].dtype.kind not in "OSU" and arrays[name].dtype.byteorder != ">"
+            for name in names
+        ),
     )
 
 
