@@ -58,7 +58,10 @@ class StubModel:
         return cls(name=parts[0], output_name=parts[1], num_classes=int(parts[2]))
 
 
-class StubInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+_Servicer: Any = service_pb2_grpc.GRPCInferenceServiceServicer
+
+
+class StubInferenceService(_Servicer):
     """Liveness, readiness and ModelInfer for the stub's models; nothing else."""
 
     def __init__(self, models: Mapping[str, StubModel]) -> None:
