@@ -229,4 +229,4 @@ def test_the_docs_example_is_a_valid_config(tmp_path: Path) -> None:
 
     config = load_model_config(_write(tmp_path, example))
 
-    assert config.uncertainty.views.count == 9
+    assert config.uncertainty.views.count == 5
