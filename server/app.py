@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -197,8 +198,6 @@ class Server:
     def _enable_reflection(self, server: grpc.aio.Server) -> None:
         # The inference service lives in a private descriptor pool; reflection gets a
         # pool of its own holding it beside the standard health service.
-        from google.protobuf import descriptor_pb2, descriptor_pool
-
         pool = descriptor_pool.DescriptorPool()
         for module in (health_pb2, tensor_pb2, feedback_pb2, models_pb2):
             proto = descriptor_pb2.FileDescriptorProto.FromString(
