@@ -300,32 +300,31 @@ class SqlQueueStore(QueueStore):
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit!r}")
 
-        now = self._clock()
-        with self._transaction(write=False) as tx:
-            rows = tx.all(
-                f"SELECT {SAMPLE_COLUMNS} FROM queue_samples"
-                " WHERE model_name = ? AND label_seq > ?"
-                " ORDER BY label_seq ASC LIMIT ?",
-                model_name,
-                cursor,
-                limit,
-            )
-        return [decode_sample(row, now) for row in rows]
+        return self._verdicts(
+            "label_seq > ? ORDER BY label_seq ASC", model_name, cursor, limit
+        )
 
     def recent_verdicts(self, model_name: str, count: int) -> list[Sample]:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
 
+        newest_first = self._verdicts(
+            "label_seq IS NOT NULL ORDER BY label_seq DESC", model_name, count
+        )
+        return newest_first[::-1]
+
+    def _verdicts(self, condition: str, model_name: str, *params: int) -> list[Sample]:
+        """Samples of `model_name` matching `condition` (its filter and order by
+        `label_seq`), the last parameter being the row limit."""
         now = self._clock()
         with self._transaction(write=False) as tx:
             rows = tx.all(
                 f"SELECT {SAMPLE_COLUMNS} FROM queue_samples"
-                " WHERE model_name = ? AND label_seq IS NOT NULL"
-                " ORDER BY label_seq DESC LIMIT ?",
+                f" WHERE model_name = ? AND {condition} LIMIT ?",
                 model_name,
-                count,
+                *params,
             )
-        return [decode_sample(row, now) for row in reversed(rows)]
+        return [decode_sample(row, now) for row in rows]
 
     def stats(self, model_name: str, last_n: int = DEFAULT_STATS_WINDOW) -> QueueStats:
         if last_n < 1:
