@@ -106,7 +106,8 @@ class ScoreConfig:
 
 @dataclass(frozen=True, eq=False)
 class Scores:
-    """Every score of ``N`` candidates; each field is a read-only float64 ``[N]``.
+    """Every score of ``N`` candidates; each field is a read-only float ``[N]``
+    (float64 from this module's functions; a server may keep float32 copies).
 
     Higher means more uncertain for all of them except ``margin``, where lower does;
     ``uncertainty`` gives a view where higher always means more uncertain.

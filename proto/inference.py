@@ -119,7 +119,7 @@ def add_servicer(server: Any, handlers: Mapping[str, Callable[..., Any]]) -> Non
         method.name: grpc.unary_unary_rpc_method_handler(
             handlers[method.name],
             request_deserializer=method.request.FromString,
-            response_serializer=method.response.SerializeToString,
+            response_serializer=_serialize,
         )
         for method in METHODS
         if method.name in handlers
@@ -129,6 +129,14 @@ def add_servicer(server: Any, handlers: Mapping[str, Callable[..., Any]]) -> Non
     generic = grpc.method_handlers_generic_handler(SERVICE_NAME, method_handlers)
     server.add_generic_rpc_handlers((generic,))
     server.add_registered_method_handlers(SERVICE_NAME, method_handlers)
+
+
+def _serialize(response: Any) -> bytes:
+    # A handler may answer with bytes it has already encoded (ModelInfer does).
+    if type(response) is bytes:
+        return response
+    encoded: bytes = response.SerializeToString()
+    return encoded
 
 
 class InferenceStub:

@@ -27,8 +27,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from activeserve.core.config import ModelConfig
 from activeserve.server.errors import (
     InvalidRequest,
@@ -346,13 +344,7 @@ def _build_and_warm(
     executor: Executor | None,
 ) -> LoadedModel:
     model = LoadedModel(name, version, path, config, executor=executor)
-    # One run through the graph so that the first request does not pay for ONNX
-    # Runtime's lazy initialisation. Inputs with free inner dimensions cannot be
-    # invented, so those models start cold.
-    shape = [1 if dim == -1 else dim for dim in model.input.shape]
-    if all(dim > 0 for dim in shape) and -1 not in model.input.shape[1:]:
-        warm = np.zeros(shape, dtype=model.input_dtype)
-        model.session.run({model.input.name: warm})
+    model.warm_up()
     return model
 
 

@@ -2,15 +2,20 @@
 
 Each `submit` call hands rows to a queue; one worker coroutine per model version takes
 rows from the front until the batch holds `max_batch_size` rows or the oldest waiting
-rows have waited `max_queue_delay_ms`, concatenates them, runs the graph in a worker
-thread (so the gRPC event loop never blocks), and gives every caller exactly its own
+rows have waited `max_queue_delay_ms`, concatenates them, runs the graph where
+`RunPlacement` says (a runtime thread, unless runs of that size are measured to take
+less than handing them to a thread costs), and gives every caller exactly its own
 rows of every output. A call larger than `max_batch_size` is split into several items,
 and a batch never splits an item: at most `max_batch_size` rows go to one run.
 
 While a run is in flight, new rows keep queueing, so under load batches fill without any
 waiting; the delay only matters when the runtime is idle and traffic is light. With no
 delay, a call that finds the runtime idle and nobody waiting runs at once, itself,
-without a hand-off to the worker: light traffic pays no batching overhead.
+without a hand-off to the worker: light traffic pays no batching overhead. Runs that
+fit `RunPlacement`'s inline budget are the exception: an inline run is over before
+the next call is read, so nothing would ever queue behind it; such calls go through
+the worker, which wakes once every call read in the same turn of the event loop has
+queued, and they run as one batch.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from activeserve.server.errors import ModelUnavailable
+from activeserve.server.runtime.placement import RunPlacement
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +63,13 @@ class Batcher:
         *,
         max_batch_size: int,
         max_queue_delay_ms: float,
-        executor: Executor | None,
+        placement: RunPlacement,
         name: str,
     ) -> None:
         self._run = run
         self._max_batch_size = max_batch_size
         self._max_delay_s = max_queue_delay_ms / 1000.0
-        self._executor = executor
+        self._placement = placement
         self._name = name
         self._queue: collections.deque[_Item] = collections.deque()
         self._queued_rows = 0
@@ -87,15 +92,16 @@ class Batcher:
                 self._work(), name=f"batcher-{self._name}"
             )
 
-        loop = asyncio.get_running_loop()
         if (
             not self._running
             and not self._queue
             and self._max_delay_s == 0.0
             and len(rows) <= self._max_batch_size
+            and not self._placement.fits_budget(len(rows))
         ):
-            return await self._run_now(loop, rows)
+            return await self._run_now(rows)
 
+        loop = asyncio.get_running_loop()
         chunks = [
             rows[start : start + self._max_batch_size]
             for start in range(0, len(rows), self._max_batch_size)
@@ -113,15 +119,13 @@ class Batcher:
         parts = await asyncio.gather(*futures)
         return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
 
-    async def _run_now(
-        self, loop: asyncio.AbstractEventLoop, rows: np.ndarray
-    ) -> list[np.ndarray]:
-        future: asyncio.Future[list[np.ndarray]] = loop.create_future()
-        await self._run_batch(loop, [_Item(rows, future, loop.time())])
-        if self._queue:
-            # Calls that queued meanwhile are the worker's.
-            self._arrived.set()
-        return future.result()
+    async def _run_now(self, rows: np.ndarray) -> list[np.ndarray]:
+        try:
+            return await self._execute(rows, items=1)
+        finally:
+            if self._queue:
+                # Calls that queued meanwhile are the worker's.
+                self._arrived.set()
 
     async def close(self) -> None:
         """Stop taking calls, finish the queued ones, stop the worker."""
@@ -149,7 +153,7 @@ class Batcher:
             if self._running or not self._queue:
                 continue
             batch = self._take_batch()
-            await self._run_batch(loop, batch)
+            await self._run_batch(batch)
 
     async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         # Wait while the batch is not full and the oldest rows are younger than the
@@ -175,27 +179,19 @@ class Batcher:
         self._queued_rows -= rows
         return batch
 
-    async def _run_batch(
-        self, loop: asyncio.AbstractEventLoop, batch: list[_Item]
-    ) -> None:
+    async def _run_batch(self, batch: list[_Item]) -> None:
         inputs = (
             batch[0].rows
             if len(batch) == 1
             else np.concatenate([item.rows for item in batch])
         )
-        self._record(len(batch), len(inputs))
-        self._running = True
-        self._run_done.clear()
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+            outputs = await self._execute(inputs, items=len(batch))
         except Exception as error:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(error)
             return
-        finally:
-            self._running = False
-            self._run_done.set()
 
         offset = 0
         for item in batch:
@@ -205,6 +201,16 @@ class Batcher:
                     [out[offset : offset + count] for out in outputs]
                 )
             offset += count
+
+    async def _execute(self, inputs: np.ndarray, *, items: int) -> list[np.ndarray]:
+        self._record(items, len(inputs))
+        self._running = True
+        self._run_done.clear()
+        try:
+            return await self._placement.run(self._run, inputs)
+        finally:
+            self._running = False
+            self._run_done.set()
 
     def _record(self, items: int, rows: int) -> None:
         self.stats.runs += 1

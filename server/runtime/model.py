@@ -33,15 +33,15 @@ from activeserve.core.scores import (
     SCORE_NAMES,
     Scores,
     score_patches,
-    single_view_scores,
-    softmax,
     uncertainty,
 )
 from activeserve.core.views import make_views
 from activeserve.proto.codec import dtype_of
 from activeserve.server.errors import InvalidRequest, ModelLoadError
 from activeserve.server.runtime.batcher import Batcher
+from activeserve.server.runtime.placement import RunPlacement
 from activeserve.server.runtime.session import OnnxSession, TensorSpec
+from activeserve.server.runtime.single_view import batch_columns
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,10 @@ class Prediction:
     """What `LoadedModel.predict` gives for N candidates.
 
     `outputs` are the graph's own outputs for the inputs as given (first axis N);
-    `probabilities` is `[N, K]` float32, `labels` `[N]` int64, `views` `[N]` the number
-    of views each candidate was scored with (1 where the cascade stopped early).
+    `probabilities` is `[N, K]` float32, `labels` `[N]` int64, `views` `[N]` int32 the
+    number of views each candidate was scored with (1 where the cascade stopped
+    early). The scores are float32 where they are single-view scores computed for
+    a whole batch, float64 where they were computed for this call.
     """
 
     outputs: dict[str, np.ndarray]
@@ -84,7 +86,14 @@ class LoadedModel:
             self.session.outputs, config.model.output_name, "output", path
         )
         self._class_index = self.session.outputs.index(self.class_output)
-        self._executor = executor
+        # A device run's time is mostly spent waiting on the device, which the CPU
+        # time that `RunPlacement` measures does not see: only CPU runs go inline.
+        inline_run_us = (
+            config.runtime.inline_run_us
+            if self.session.provider == "CPUExecutionProvider"
+            else 0.0
+        )
+        self._placement = RunPlacement(inline_run_us, executor)
         self._check_signature(path)
         self.num_classes = self.class_output.shape[-1]
         self.labels = config.model.labels or tuple(
@@ -108,7 +117,7 @@ class LoadedModel:
                 self._run_rows,
                 max_batch_size=config.batching.max_batch_size,
                 max_queue_delay_ms=config.batching.max_queue_delay_ms,
-                executor=executor,
+                placement=self._placement,
                 name=f"{name}/{version}",
             )
             if config.batching.enabled
@@ -131,8 +140,23 @@ class LoadedModel:
         return self._batcher
 
     @property
+    def placement(self) -> RunPlacement:
+        return self._placement
+
+    @property
     def input_dtype(self) -> np.dtype[Any]:
         return self._input_dtype
+
+    def warm_up(self) -> None:
+        """Run one row of zeros twice, so that the first request does not pay for ONNX
+        Runtime's lazy initialisation and the second run's time tells where one-row
+        runs belong (`RunPlacement`). Inputs with free inner dimensions cannot be
+        invented, so those models start cold."""
+        if -1 in self.input.shape[1:]:
+            return
+        rows = np.zeros((1, *self.input.shape[1:]), dtype=self._input_dtype)
+        self._run_rows(rows)
+        self._placement.measure(self._run_rows, rows)
 
     def check_input(self, name: str, datatype: str, shape: Sequence[int]) -> None:
         """Refuse an input whose name, datatype or shape the graph cannot take."""
@@ -194,7 +218,7 @@ class LoadedModel:
         views = self.config.uncertainty.views
         if views.count == 1:
             rows = await self._run(candidates)
-            return self._prediction(rows, rows.single, np.ones(len(candidates), int))
+            return self._prediction(rows, rows.single, _views(len(candidates), 1))
 
         if self.config.uncertainty.cascade:
             return await self._predict_cascade(candidates)
@@ -226,7 +250,7 @@ class LoadedModel:
         single = first.single
         hard = uncertainty(single, settings.cascade_score) >= settings.cascade_threshold
         hard_index = np.flatnonzero(hard)
-        counts = np.where(hard, m, 1)
+        counts = np.where(hard, m, 1).astype(np.int32)
         if len(hard_index) == 0:
             return self._prediction(first, single, counts)
 
@@ -246,24 +270,21 @@ class LoadedModel:
         if self._batcher is not None:
             columns = await self._batcher.submit(rows)
         else:
-            loop = asyncio.get_running_loop()
-            columns = await loop.run_in_executor(self._executor, self._run_rows, rows)
+            columns = await self._placement.run(self._run_rows, rows)
         return _Rows.unpack(columns, len(self.session.outputs))
 
     def _run_rows(self, rows: np.ndarray) -> list[np.ndarray]:
-        """Runs in a worker thread on a whole batch: the graph, then probabilities and
-        single-view scores for every row, so that per-request work on the event loop
-        is slicing. Returns columns whose first axis is the row."""
+        """Runs on a whole batch: the graph, then probabilities, labels and
+        single-view scores for every row, so that per-request work is slicing.
+        Returns columns whose first axis is the row."""
         outputs = self.session.run({self.input.name: rows})
-        raw = outputs[self._class_index].astype(np.float64, copy=False)
+        raw = outputs[self._class_index]
         raw = raw.reshape(len(raw), -1)
-        probs = softmax(raw, axis=-1) if self._logits else raw
-        single = single_view_scores(probs, self.config.uncertainty.scores)
         return [
             *outputs,
-            probs,
-            np.argmax(probs, axis=-1).astype(np.int64),
-            *(single.get(name) for name in SCORE_NAMES),
+            *batch_columns(
+                raw, logits=self._logits, config=self.config.uncertainty.scores
+            ),
         ]
 
     def _grouped(self, rows: _Rows, views: int) -> Prediction:
@@ -272,7 +293,7 @@ class LoadedModel:
         probs = rows.probabilities.reshape(count, views, -1)
         scores = score_patches(probs, self.config.uncertainty.scores)
         firsts = rows.take_every(views)
-        return self._prediction(firsts, scores, np.full(count, views))
+        return self._prediction(firsts, scores, _views(count, views))
 
     def _prediction(self, rows: _Rows, scores: Scores, views: np.ndarray) -> Prediction:
         named = {
@@ -281,7 +302,7 @@ class LoadedModel:
         }
         return Prediction(
             outputs=named,
-            probabilities=rows.probabilities.astype(np.float32),
+            probabilities=rows.probabilities,
             labels=rows.labels,
             scores=scores,
             views=views,
@@ -346,6 +367,10 @@ class _Rows:
             self.labels[::step],
             Scores(**{name: self.single.get(name)[::step] for name in SCORE_NAMES}),
         )
+
+
+def _views(count: int, views: int) -> np.ndarray:
+    return np.full(count, views, dtype=np.int32)
 
 
 def _merge_scores(single: Scores, full: Scores, index: np.ndarray) -> Scores:

@@ -26,7 +26,7 @@ from activeserve.server.errors import InvalidRequest
 from activeserve.server.registry import ModelRegistry
 from activeserve.server.runtime.model import LoadedModel, Prediction
 from activeserve.server.services.guard import unary
-from activeserve.server.services.responses import ResponseBuilder
+from activeserve.server.services.responses import ResponseEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class InferenceService:
         self._version = version
         self._flagger = flagger
         self._is_ready = is_ready
-        self._responses = ResponseBuilder()
+        self._responses = ResponseEncoder()
 
     def handlers(self) -> dict[str, Callable[..., Any]]:
         return {method.name: getattr(self, method.name) for method in oip.METHODS}
@@ -131,7 +131,7 @@ class InferenceService:
             )
 
         outputs = _outputs(model, prediction, flagged, sample_ids)
-        response = self._responses.build(
+        response = self._responses.encode(
             model,
             outputs,
             _requested(request, outputs),
@@ -223,7 +223,7 @@ def _outputs(
             name: np.asarray(scores.get(name), dtype=np.float32)
             for name in names.SCORE_OUTPUTS
         },
-        names.VIEWS: prediction.views.astype(np.int32),
+        names.VIEWS: np.asarray(prediction.views, dtype=np.int32),
         names.FLAGGED: flagged,
         names.SAMPLE_ID: sample_ids,
     }

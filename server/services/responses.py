@@ -1,17 +1,24 @@
-"""Building ModelInfer responses fast.
+"""ModelInfer responses, encoded straight to protobuf wire bytes.
 
-A model version answers every request with the same output tensors (names, datatypes,
-every dimension but the first), so the tensor descriptions are built once per version
-and list of outputs, and each response copies them in one protobuf call, sets the batch
-dimension and appends the raw bytes. A response whose arrays do not match the
-template (a graph output whose inner dimensions vary) is built field by field.
+A model version answers every request with the same output tensors (names,
+datatypes, every dimension but the first), so everything in a response except the
+request id, the row count and the raw contents is the same from one request to the
+next. `ResponseEncoder` serialises those parts once per version and row count with
+protobuf itself, and each response is then a join of byte strings: the cached header
+and tensor descriptions, the id, and one length-prefixed field per output's raw
+bytes. The result is byte for byte what `ModelInferResponse.SerializeToString()`
+gives for the same message (fields in number order), which the tests check; gRPC
+sends the bytes as they are (`activeserve.proto.inference.add_servicer`).
+
+Arrays that do not fit the version's cached layout (a graph output whose inner
+dimensions vary, BYTES outputs) are built as a message, field by field.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,26 +26,67 @@ import numpy as np
 from activeserve.proto import inference as oip
 from activeserve.proto.codec import datatype_of, encode_raw
 
+# Wire tags (field number << 3 | 2, length-delimited) of ModelInferResponse.
+_ID_TAG = b"\x1a"  # id = 3
+_RAW_TAG = b"\x32"  # raw_output_contents = 6
 
-@dataclass(frozen=True)
-class _Template:
+# Row counts whose tensor descriptions are kept per layout; requests carry few
+# distinct ones, and an unusual count is encoded without being cached.
+_CACHED_ROW_COUNTS = 256
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative integer."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(tag: bytes, payload: bytes) -> bytes:
+    return tag + varint(len(payload)) + payload
+
+
+@dataclass
+class _Layout:
+    """What one model version's responses share, for one list of outputs."""
+
     names: tuple[str, ...]
     dtypes: tuple[np.dtype[Any], ...]
     inner_shapes: tuple[tuple[int, ...], ...]
-    message: Any
-    # Every array's bytes are already the wire's (little-endian, not BYTES).
-    plain_bytes: bool
+    header: bytes
+    # Row count -> the serialised `outputs` field (every tensor's description).
+    descriptions: dict[int, bytes] = field(default_factory=dict)
+
+    def describe(self, rows: int) -> bytes:
+        cached = self.descriptions.get(rows)
+        if cached is not None:
+            return cached
+        message = oip.ModelInferResponse()
+        for name, dtype, inner in zip(
+            self.names, self.dtypes, self.inner_shapes, strict=True
+        ):
+            message.outputs.add(
+                name=name, datatype=datatype_of(dtype), shape=[rows, *inner]
+            )
+        encoded: bytes = message.SerializeToString()
+        if len(self.descriptions) < _CACHED_ROW_COUNTS:
+            self.descriptions[rows] = encoded
+        return encoded
 
 
-class ResponseBuilder:
-    """Responses for one kind of owner (a loaded model version), cached per owner."""
+class ResponseEncoder:
+    """Encodes responses of one kind of owner (a loaded model version), caching the
+    shared parts per owner; the cache lets go of an owner with its last reference."""
 
     def __init__(self) -> None:
-        self._templates: weakref.WeakKeyDictionary[object, _Template] = (
+        self._layouts: weakref.WeakKeyDictionary[object, _Layout] = (
             weakref.WeakKeyDictionary()
         )
 
-    def build(
+    def encode(
         self,
         owner: object,
         arrays: dict[str, np.ndarray],
@@ -47,54 +95,61 @@ class ResponseBuilder:
         model_name: str,
         model_version: str,
         request_id: str,
-    ) -> Any:
-        """A ModelInferResponse holding `arrays[name]` for each of `names`, in order,
-        as raw contents. Every array's first axis is the row."""
-        template = self._templates.get(owner)
-        if template is None or template.names != tuple(names):
-            template = _template(arrays, names)
-            self._templates[owner] = template
+    ) -> bytes:
+        """The serialised ModelInferResponse holding `arrays[name]` for each of
+        `names`, in order, as raw contents. Every array's first axis is the row."""
+        layout = self._layouts.get(owner)
+        if layout is None or layout.names != tuple(names):
+            layout = _layout(arrays, names, model_name, model_version)
+            if layout is None:
+                return _field_by_field(
+                    arrays, names, model_name, model_version, request_id
+                )
+            self._layouts[owner] = layout
 
-        response = oip.ModelInferResponse()
-        response.CopyFrom(template.message)
-        response.model_name = model_name
-        response.model_version = model_version
-        response.id = request_id
-
-        raw = response.raw_output_contents
+        raws = []
         for name, dtype, inner in zip(
-            template.names, template.dtypes, template.inner_shapes, strict=True
+            layout.names, layout.dtypes, layout.inner_shapes, strict=True
         ):
             array = arrays[name]
             if array.dtype != dtype or array.shape[1:] != inner:
                 return _field_by_field(
                     arrays, names, model_name, model_version, request_id
                 )
-            raw.append(array.tobytes() if template.plain_bytes else encode_raw(array))
+            data = array.tobytes()
+            raws.append(_RAW_TAG + varint(len(data)) + data)
 
-        rows = len(arrays[template.names[0]]) if template.names else 0
-        if rows != 1:
-            for tensor in response.outputs:
-                tensor.shape[0] = rows
-        return response
-
-
-def _template(arrays: dict[str, np.ndarray], names: Sequence[str]) -> _Template:
-    message = oip.ModelInferResponse()
-    for name in names:
-        array = arrays[name]
-        message.outputs.add(
-            name=name, datatype=datatype_of(array.dtype), shape=[1, *array.shape[1:]]
+        rows = len(arrays[layout.names[0]]) if layout.names else 0
+        request = request_id.encode()
+        return b"".join(
+            (
+                layout.header,
+                _length_delimited(_ID_TAG, request) if request else b"",
+                layout.describe(rows),
+                *raws,
+            )
         )
-    return _Template(
+
+
+def _layout(
+    arrays: dict[str, np.ndarray],
+    names: Sequence[str],
+    model_name: str,
+    model_version: str,
+) -> _Layout | None:
+    """The layout of these outputs, or None when some array's bytes are not the
+    wire's (BYTES elements, big-endian numbers)."""
+    if any(
+        arrays[name].dtype.kind in "OSU" or arrays[name].dtype.byteorder == ">"
+        for name in names
+    ):
+        return None
+    header = oip.ModelInferResponse(model_name=model_name, model_version=model_version)
+    return _Layout(
         names=tuple(names),
         dtypes=tuple(arrays[name].dtype for name in names),
         inner_shapes=tuple(arrays[name].shape[1:] for name in names),
-        message=message,
-        plain_bytes=all(
-            arrays[name].dtype.kind not in "OSU" and arrays[name].dtype.byteorder != ">"
-            for name in names
-        ),
+        header=header.SerializeToString(),
     )
 
 
@@ -104,7 +159,7 @@ def _field_by_field(
     model_name: str,
     model_version: str,
     request_id: str,
-) -> Any:
+) -> bytes:
     response = oip.ModelInferResponse(
         model_name=model_name, model_version=model_version, id=request_id
     )
@@ -114,4 +169,5 @@ def _field_by_field(
             name=name, datatype=datatype_of(array.dtype), shape=list(array.shape)
         )
         response.raw_output_contents.append(encode_raw(array))
-    return response
+    encoded: bytes = response.SerializeToString()
+    return encoded
