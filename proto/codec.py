@@ -88,8 +88,8 @@ def datatype_of(dtype: np.dtype[Any] | type) -> str:
 
 def check_shape(shape: Sequence[int], *, tensor: str = "") -> tuple[int, ...]:
     """The shape as a tuple, refusing negative dimensions."""
-    dims = tuple(int(dim) for dim in shape)
-    if any(dim < 0 for dim in dims):
+    dims = tuple(map(int, shape))
+    if dims and min(dims) < 0:
         raise TensorError(
             f"{_label(tensor)}shape {list(dims)!r} has a negative dimension; "
             "a request must give every dimension's actual size"

@@ -97,7 +97,6 @@ class Batcher:
             and not self._queue
             and self._max_delay_s == 0.0
             and len(rows) <= self._max_batch_size
-            and not self._placement.fits_budget(len(rows))
         ):
             return await self._run_now(rows)
 

@@ -106,12 +106,16 @@ class LoadedModel:
             )
 
         self._input_dtype = dtype_of(self.input.datatype)
+        # Every dimension after the batch axis, when the graph fixes them all: then
+        # checking a request's shape is one comparison.
+        inner = tuple(self.input.shape[1:])
+        self._fixed_inner = None if -1 in inner else inner
         self._logits = config.model.output == "logits"
         # Calls in flight: a retired version closes only when they have finished, so
         # a request never meets a half-closed model, even between its two cascade runs.
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set by `close` while calls are in flight; the last call to finish sets it.
+        self._drained: asyncio.Future[None] | None = None
         self._batcher = (
             Batcher(
                 self._run_rows,
@@ -170,9 +174,14 @@ class LoadedModel:
                 f"input {name!r}: datatype {datatype!r} given, model {self.name!r} "
                 f"expects {expected.datatype!r}"
             )
-        if len(shape) != len(expected.shape) or any(
-            want not in (-1, got)
-            for want, got in zip(expected.shape[1:], shape[1:], strict=False)
+        inner = tuple(shape[1:])
+        if len(shape) != len(expected.shape) or (
+            inner != self._fixed_inner
+            if self._fixed_inner is not None
+            else any(
+                want not in (-1, got)
+                for want, got in zip(expected.shape[1:], inner, strict=True)
+            )
         ):
             raise InvalidRequest(
                 f"input {name!r}: shape {list(shape)!r} given, model {self.name!r} "
@@ -201,13 +210,13 @@ class LoadedModel:
         candidate's `m` views consecutive, the first being the input as given.
         """
         self._in_flight += 1
-        self._idle.clear()
         try:
             return await self._predict(candidates, client_views)
         finally:
             self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            drained = self._drained
+            if self._in_flight == 0 and drained is not None and not drained.done():
+                drained.set_result(None)
 
     async def _predict(
         self, candidates: np.ndarray, client_views: int | None
@@ -229,7 +238,10 @@ class LoadedModel:
     async def close(self) -> None:
         """Wait for every call in flight to finish, then stop the batcher; the session
         is freed with the last reference to this object."""
-        await self._idle.wait()
+        if self._in_flight:
+            if self._drained is None or self._drained.done():
+                self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
         if self._batcher is not None:
             await self._batcher.close()
 

@@ -15,7 +15,6 @@ the core's numpy functions.
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
@@ -60,20 +59,26 @@ def _plain(
 ) -> list[np.ndarray]:
     eps = config.eps
     weight = config.lambda_entropy
+    exp = math.exp
+    log = math.log
     all_probs = []
     labels = []
     scores = []
     for values in rows:
         if logits:
             top = max(values)
-            exps = [math.exp(value - top) for value in values]
+            exps = [exp(value - top) for value in values]
             total = sum(exps)
             probs = [value / total for value in exps]
         else:
             probs = values
-        # `min(max(p, eps), 1)` is the core's clip to [eps, 1] before the logarithm.
-        entropy = -sum(p * math.log(min(max(p, eps), 1.0)) for p in probs)
-        first, second = heapq.nlargest(2, probs)
+        entropy = 0.0
+        for p in probs:
+            # The core clips to [eps, 1] before the logarithm.
+            entropy -= p * log(eps if p < eps else 1.0 if p > 1.0 else p)
+        ordered = sorted(probs)
+        first = ordered[-1]
+        second = ordered[-2]
         all_probs.append(probs)
         labels.append(probs.index(first))
         # In SCORE_NAMES order: score, entropy, diversity, least confidence,

@@ -122,13 +122,13 @@ class InferenceService:
         prediction = await model.predict(candidates, client_views=client_views)
 
         count = len(prediction.labels)
-        flagged = np.zeros(count, dtype=bool)
-        sample_ids = np.full(count, -1, dtype=np.int64)
         if self._flagger is not None and _bool_parameter(request, names.FLAG, True):
             firsts = candidates if client_views is None else candidates[::client_views]
             flagged, sample_ids = await self._flagger.flag(
                 model, firsts, datatype, prediction
             )
+        else:
+            flagged, sample_ids = _unflagged(count)
 
         outputs = _outputs(model, prediction, flagged, sample_ids)
         response = self._responses.encode(
@@ -216,21 +216,46 @@ def _outputs(
     sample_ids: np.ndarray,
 ) -> dict[str, np.ndarray]:
     scores = prediction.scores
-    extras: dict[str, np.ndarray] = {
-        names.PROBABILITIES: prediction.probabilities,
-        names.LABEL: prediction.labels,
-        **{
-            name: np.asarray(scores.get(name), dtype=np.float32)
-            for name in names.SCORE_OUTPUTS
-        },
-        names.VIEWS: np.asarray(prediction.views, dtype=np.int32),
-        names.FLAGGED: flagged,
-        names.SAMPLE_ID: sample_ids,
-    }
+    outputs = dict(prediction.outputs)
     # A graph output that already bears one of these names wins: it is what the
     # model says, and for a graph that outputs probabilities it is the same tensor.
-    graph = prediction.outputs
-    return {**graph, **{k: v for k, v in extras.items() if k not in graph}}
+    for name, value in (
+        (names.PROBABILITIES, prediction.probabilities),
+        (names.LABEL, prediction.labels),
+        *((name, getattr(scores, name)) for name in names.SCORE_OUTPUTS),
+        (names.VIEWS, prediction.views),
+        (names.FLAGGED, flagged),
+        (names.SAMPLE_ID, sample_ids),
+    ):
+        if name not in outputs:
+            wire = _WIRE_DTYPES.get(name, value.dtype)
+            outputs[name] = value.astype(wire, copy=False)
+    return outputs
+
+
+# Outputs whose wire datatype differs from what may be computed (float64 scores of
+# a call's own views, say).
+_WIRE_DTYPES: dict[str, np.dtype[Any]] = {
+    **{name: np.dtype(np.float32) for name in names.SCORE_OUTPUTS},
+    names.PROBABILITIES: np.dtype(np.float32),
+    names.VIEWS: np.dtype(np.int32),
+}
+
+# Row count -> the flagged and sample id columns of candidates nobody flagged.
+_UNFLAGGED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _unflagged(count: int) -> tuple[np.ndarray, np.ndarray]:
+    cached = _UNFLAGGED.get(count)
+    if cached is not None:
+        return cached
+    flagged = np.zeros(count, dtype=bool)
+    sample_ids = np.full(count, -1, dtype=np.int64)
+    flagged.flags.writeable = False
+    sample_ids.flags.writeable = False
+    if len(_UNFLAGGED) < 256:
+        _UNFLAGGED[count] = (flagged, sample_ids)
+    return flagged, sample_ids
 
 
 def _extra_output_specs(model: LoadedModel) -> list[tuple[str, str, list[int]]]:

@@ -16,6 +16,7 @@ dimensions vary, BYTES outputs) are built as a message, field by field.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,10 +46,6 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(tag: bytes, payload: bytes) -> bytes:
-    return tag + varint(len(payload)) + payload
-
-
 @dataclass
 class _Layout:
     """What one model version's responses share, for one list of outputs."""
@@ -57,23 +54,27 @@ class _Layout:
     dtypes: tuple[np.dtype[Any], ...]
     inner_shapes: tuple[tuple[int, ...], ...]
     header: bytes
-    # Row count -> the serialised `outputs` field (every tensor's description).
-    descriptions: dict[int, bytes] = field(default_factory=dict)
+    # Row count -> the serialised `outputs` field (every tensor's description) and
+    # the tag and length that open each output's raw contents.
+    by_rows: dict[int, tuple[bytes, tuple[bytes, ...]]] = field(default_factory=dict)
 
-    def describe(self, rows: int) -> bytes:
-        cached = self.descriptions.get(rows)
+    def for_rows(self, rows: int) -> tuple[bytes, tuple[bytes, ...]]:
+        cached = self.by_rows.get(rows)
         if cached is not None:
             return cached
         message = oip.ModelInferResponse()
+        prefixes = []
         for name, dtype, inner in zip(
             self.names, self.dtypes, self.inner_shapes, strict=True
         ):
             message.outputs.add(
                 name=name, datatype=datatype_of(dtype), shape=[rows, *inner]
             )
-        encoded: bytes = message.SerializeToString()
-        if len(self.descriptions) < _CACHED_ROW_COUNTS:
-            self.descriptions[rows] = encoded
+            size = rows * math.prod(inner) * dtype.itemsize
+            prefixes.append(_RAW_TAG + varint(size))
+        encoded = (message.SerializeToString(), tuple(prefixes))
+        if len(self.by_rows) < _CACHED_ROW_COUNTS:
+            self.by_rows[rows] = encoded
         return encoded
 
 
@@ -107,28 +108,25 @@ class ResponseEncoder:
                 )
             self._layouts[owner] = layout
 
-        raws = []
-        for name, dtype, inner in zip(
-            layout.names, layout.dtypes, layout.inner_shapes, strict=True
+        rows = len(arrays[layout.names[0]]) if layout.names else 0
+        descriptions, prefixes = layout.for_rows(rows)
+        request = request_id.encode()
+        parts = [
+            layout.header,
+            _ID_TAG + varint(len(request)) + request if request else b"",
+            descriptions,
+        ]
+        for name, dtype, inner, prefix in zip(
+            layout.names, layout.dtypes, layout.inner_shapes, prefixes, strict=True
         ):
             array = arrays[name]
-            if array.dtype != dtype or array.shape[1:] != inner:
+            if array.dtype != dtype or array.shape[1:] != inner or len(array) != rows:
                 return _field_by_field(
                     arrays, names, model_name, model_version, request_id
                 )
-            data = array.tobytes()
-            raws.append(_RAW_TAG + varint(len(data)) + data)
-
-        rows = len(arrays[layout.names[0]]) if layout.names else 0
-        request = request_id.encode()
-        return b"".join(
-            (
-                layout.header,
-                _length_delimited(_ID_TAG, request) if request else b"",
-                layout.describe(rows),
-                *raws,
-            )
-        )
+            parts.append(prefix)
+            parts.append(array.tobytes())
+        return b"".join(parts)
 
 
 def _layout(
