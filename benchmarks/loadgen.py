@@ -18,7 +18,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -84,6 +84,9 @@ class LoadResult:
     duration_s: float
     requests: int
     errors: int
+    # Requests answered from the first send to the last answer, warm-up included:
+    # what a server's CPU time over the whole load is divided by.
+    completed: int
     requests_per_s: float
     rows_per_s: float
     p50_ms: float
@@ -97,6 +100,7 @@ class LoadResult:
             "duration_s": self.duration_s,
             "requests": self.requests,
             "errors": self.errors,
+            "completed": self.completed,
             "requests_per_s": self.requests_per_s,
             "rows_per_s": self.rows_per_s,
             "p50_ms": self.p50_ms,
@@ -124,9 +128,10 @@ async def generate_load(
     window_end = window_start + spec.duration_s
     latencies_s: list[float] = []
     errors = 0
+    completed = 0
 
     async def worker(offset: int) -> None:
-        nonlocal errors
+        nonlocal errors, completed
         index = offset
         while True:
             sent_at = clock()
@@ -139,6 +144,7 @@ async def generate_load(
                 failed = True
                 logger.debug("request failed: %s", exc)
             done_at = clock()
+            completed += not failed
 
             # Count what completes inside the window, whenever it was sent: with a
             # closed loop that is the throughput of the steady state.
@@ -151,11 +157,18 @@ async def generate_load(
 
     await asyncio.gather(*(worker(offset) for offset in range(spec.concurrency)))
 
-    return summarise(latencies_s, errors, spec)
+    return summarise(latencies_s, errors, spec, completed=completed)
 
 
-def summarise(latencies_s: Sequence[float], errors: int, spec: LoadSpec) -> LoadResult:
-    """Turn the latencies (seconds) of one window into rates and percentiles."""
+def summarise(
+    latencies_s: Sequence[float],
+    errors: int,
+    spec: LoadSpec,
+    *,
+    completed: int | None = None,
+) -> LoadResult:
+    """Turn the latencies (seconds) of one window into rates and percentiles;
+    `completed` defaults to the window's requests."""
     requests = len(latencies_s)
     requests_per_s = requests / spec.duration_s
     if requests:
@@ -170,6 +183,7 @@ def summarise(latencies_s: Sequence[float], errors: int, spec: LoadSpec) -> Load
         duration_s=spec.duration_s,
         requests=requests,
         errors=errors,
+        completed=requests if completed is None else completed,
         requests_per_s=requests_per_s,
         rows_per_s=requests_per_s * spec.rows_per_request,
         p50_ms=float(p50),
@@ -199,6 +213,8 @@ class GrpcSender:
     ) -> None:
         self._url = url
         self._model_name = model_name
+        # Set by the target that started the server: its CPU seconds so far.
+        self.server_cpu_s: Callable[[], float | None] | None = None
         self._client = triton_aio.InferenceServerClient(url)
         self._inputs: list[list[Any]] = []
         for payload in payloads:

@@ -33,6 +33,11 @@ class Cell:
     target: str
     model: str
     result: LoadResult
+    # CPU microseconds the server's processes spent per answered request; None for
+    # the in-process target and where /proc cannot tell.
+    server_cpu_us: float | None = None
+    # Rows/s of every round, in the order measured; `result` is the median round.
+    rounds_rows_per_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class Report:
                 "target": cell.target,
                 "model": cell.model,
                 **cell.result.as_dict(),
+                "server_cpu_us_per_request": cell.server_cpu_us,
+                "rows_per_s_rounds": list(cell.rounds_rows_per_s),
                 "ratio_to_oip_stub": self.ratio(cell, STUB),
                 "ratio_to_onnxruntime": self.ratio(cell, ORT),
             }
@@ -181,13 +188,14 @@ def format_report(report: Report) -> str:
                 fmt(cell.result.p50_ms, 2),
                 fmt(cell.result.p99_ms, 2),
                 str(cell.result.errors),
+                fmt(cell.server_cpu_us, 0),
                 fmt(report.ratio(cell, STUB), 2),
                 fmt(report.ratio(cell, ORT), 2),
             ]
             for cell in cells
         ]
         headers = ["target", "conc", "req/s", "rows/s", "p50 ms", "p99 ms"]
-        headers += ["errors", "x stub", "x ort"]
+        headers += ["errors", "cpu us/req", "x stub", "x ort"]
         sections.append(f"model {model}\n" + render_table(headers, rows))
 
         peers_measured = {cell.target for cell in cells} & set(PEERS)

@@ -1,6 +1,7 @@
 """The serving benchmark: one command, one load generator, every target, same payloads.
 
-    python -m benchmarks.serving                 # the full run (a few minutes)
+    python -m benchmarks.serving                 # the full run (about 20 minutes)
+    python -m benchmarks.serving --rounds 1      # one round (about 6 minutes)
     python -m benchmarks.serving --quick         # a smoke run (about 30 s)
     python -m benchmarks.serving --targets onnxruntime oip-stub --models small_cnn
     python -m benchmarks.serving --views 8       # adds activeserve with 8 views
@@ -9,7 +10,12 @@ Targets: ``onnxruntime`` (a, in-process, the compute limit), ``oip-stub`` (b, a
 Python OIP server without a model, the transport limit), ``activeserve`` (c, dynamic
 batching), ``activeserve-nobatch`` (d), ``mlserver`` and ``pytriton`` (e, the peers,
 from ``benchmarks/peers/setup.sh``), and ``activeserve-m<M>`` with ``--views M``.
-Prints the tables and writes JSON with the machine's description
+Every target is measured ``--rounds`` times (3), the targets taking turns, and each
+cell is the median round: one window on a shared machine can be off by a third.
+Beside rows/s and latencies, each cell records the server's CPU time per request
+(the server's whole process group, from /proc), which moves less than throughput
+when something else shares the machine. Prints the tables and writes JSON with the
+machine's description
 (``benchmarks/results/serving.json`` by default). The load generator runs on the same
 cores as the server it measures; the numbers are for comparing targets with each
 other on one machine, not capacities.
@@ -29,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from benchmarks.loadgen import LoadSpec, generate_load
+from benchmarks.loadgen import LoadResult, LoadSpec, RequestSender, generate_load
 from benchmarks.machine import describe_machine, load_average_1m
 from benchmarks.models import MODELS, ModelSpec, export_models, make_payloads
 from benchmarks.report import Cell, Report, Skip, format_report
@@ -70,6 +76,9 @@ class Settings:
     max_queue_delay_ms: float = 2.0
     activeserve_queue_delay_ms: float | None = None
     startup_timeout_s: float = 120.0
+    # Each target is measured this many times, targets taking turns; a cell is the
+    # median round. On a shared machine one window can be off by a third.
+    rounds: int = 3
     quick: bool = False
 
 
@@ -79,6 +88,7 @@ QUICK = Settings(
     concurrencies=(1, 8),
     warmup_s=0.2,
     duration_s=0.7,
+    rounds=1,
     quick=True,
 )
 
@@ -148,40 +158,95 @@ async def measure(
     skips: list[Skip] = []
     for model in exported:
         payloads = make_payloads(model.spec, settings.payload_count, settings.seed)
-        for target in targets:
-            reason = target.unavailable_reason(context)
-            if reason is not None:
-                logger.warning("skipping %s: %s", target.name, reason)
-                skips.append(Skip(target.name, model.spec.name, reason))
-                continue
+        runs: dict[tuple[str, int], list[tuple[LoadResult, float | None]]] = {}
+        skipped: set[str] = set()
+        for round_number in range(1, settings.rounds + 1):
+            for target in targets:
+                if target.name in skipped:
+                    continue
+                reason = target.unavailable_reason(context)
+                if reason is not None:
+                    logger.warning("skipping %s: %s", target.name, reason)
+                    skips.append(Skip(target.name, model.spec.name, reason))
+                    skipped.add(target.name)
+                    continue
 
-            try:
-                async with target.open(model, payloads, context) as sender:
-                    for concurrency in model.spec.concurrencies:
-                        spec = LoadSpec(
-                            concurrency=concurrency,
-                            duration_s=model.spec.duration_s,
-                            warmup_s=model.spec.warmup_s,
-                        )
-                        result = await generate_load(sender, spec, len(payloads))
-                        cells.append(Cell(target.name, model.spec.name, result))
-                        logger.info(
-                            "%s %s c=%s: %.1f rows/s, p50 %.2f ms, p99 %.2f ms",
-                            target.name,
-                            model.spec.name,
-                            concurrency,
-                            result.rows_per_s,
-                            result.p50_ms,
-                            result.p99_ms,
-                        )
-            except Exception as exc:  # one broken target must not end the run
-                logger.error("%s on %s failed: %s", target.name, model.spec.name, exc)
-                skips.append(Skip(target.name, model.spec.name, f"failed: {exc}"))
+                try:
+                    async with target.open(model, payloads, context) as sender:
+                        for concurrency in model.spec.concurrencies:
+                            result, cpu_us = await measure_cell(
+                                sender, model.spec, concurrency, len(payloads)
+                            )
+                            runs.setdefault((target.name, concurrency), []).append(
+                                (result, cpu_us)
+                            )
+                            logger.info(
+                                "round %d, %s %s c=%s: %.1f rows/s, p50 %.2f ms, "
+                                "p99 %.2f ms, server CPU %s us/request",
+                                round_number,
+                                target.name,
+                                model.spec.name,
+                                concurrency,
+                                result.rows_per_s,
+                                result.p50_ms,
+                                result.p99_ms,
+                                "-" if cpu_us is None else f"{cpu_us:.0f}",
+                            )
+                except Exception as exc:  # one broken target must not end the run
+                    logger.error(
+                        "%s on %s failed: %s", target.name, model.spec.name, exc
+                    )
+                    skips.append(Skip(target.name, model.spec.name, f"failed: {exc}"))
+                    skipped.add(target.name)
+
+        for (target_name, _), measured in runs.items():
+            cells.append(median_cell(target_name, model.spec.name, measured))
 
     multi = f"activeserve-m{settings.views}" if settings.views > 1 else None
     return Report(
         cells=cells, skips=skips, views=settings.views, multi_view_target=multi
     )
+
+
+async def measure_cell(
+    sender: RequestSender, spec: ModelSpec, concurrency: int, payload_count: int
+) -> tuple[LoadResult, float | None]:
+    """One window at one concurrency, and the server's CPU per request over it."""
+    load = LoadSpec(
+        concurrency=concurrency, duration_s=spec.duration_s, warmup_s=spec.warmup_s
+    )
+    cpu = getattr(sender, "server_cpu_s", None)
+    before = cpu() if cpu is not None else None
+    result = await generate_load(sender, load, payload_count)
+    after = cpu() if cpu is not None else None
+    return result, server_cpu_us(before, after, result.completed)
+
+
+def median_cell(
+    target: str, model: str, measured: Sequence[tuple[LoadResult, float | None]]
+) -> Cell:
+    """The cell of the round with the median rows/s (the lower middle of an even
+    count), with every round's rows/s and the median server CPU beside it."""
+    ordered = sorted(measured, key=lambda run: run[0].rows_per_s)
+    result = ordered[(len(ordered) - 1) // 2][0]
+    cpus = sorted(cpu for _, cpu in measured if cpu is not None)
+    return Cell(
+        target,
+        model,
+        result,
+        server_cpu_us=cpus[(len(cpus) - 1) // 2] if cpus else None,
+        rounds_rows_per_s=tuple(run[0].rows_per_s for run in measured),
+    )
+
+
+def server_cpu_us(
+    before: float | None, after: float | None, completed: int
+) -> float | None:
+    """A server's CPU microseconds per answered request over one load, warm-up
+    included (the CPU clock cannot tell the window from the warm-up)."""
+    if before is None or after is None or completed == 0:
+        return None
+    return (after - before) / completed * 1e6
 
 
 def warn_if_busy() -> None:
@@ -233,6 +298,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
         help="activeserve's batching delay (default: its own default)",
     )
     parser.add_argument("--startup-timeout-s", type=float, default=120.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="measure every target this many times, taking turns; a cell is the "
+        "median round (default 3, --quick 1)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--output", type=Path, help="JSON path (default benchmarks/results/...)"
@@ -249,6 +320,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
     )
     if args.views < 1:
         parser.error(f"--views {args.views!r} is below 1; pass 1 or more")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds {args.rounds!r} is below 1; pass 1 or more")
 
     base = QUICK if args.quick else Settings()
     settings = replace(
@@ -265,6 +338,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
         max_queue_delay_ms=args.max_queue_delay_ms,
         activeserve_queue_delay_ms=args.activeserve_queue_delay_ms,
         startup_timeout_s=args.startup_timeout_s,
+        rounds=base.rounds if args.rounds is None else args.rounds,
         seed=args.seed,
     )
 

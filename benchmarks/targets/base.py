@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.cpu_time import process_group_cpu_s
 from benchmarks.loadgen import GrpcSender, LoadGenError, RequestSender
 from benchmarks.models import ExportedModel
 
@@ -130,6 +132,10 @@ class ServerTarget(Target):
             async with GrpcSender(
                 url, model.spec.name, model.input_name, payloads
             ) as sender:
+                # The server leads a session of its own: its group is its pid.
+                sender.server_cpu_s = functools.partial(
+                    process_group_cpu_s, process.pid
+                )
                 await wait_until_ready(sender, process, log_path, context)
                 await sender.check_output(model.output_shape)
                 yield sender

@@ -63,3 +63,22 @@ def test_table_lists_targets_that_were_not_measured() -> None:
 
     assert "mlserver on small_cnn: venv missing" in table
     assert "log tail" not in table
+
+
+def test_server_cpu_per_request_is_printed_and_kept() -> None:
+    measured = Cell(
+        target="activeserve",
+        model="small_cnn",
+        result=cell("activeserve", 8, 300).result,
+        server_cpu_us=612.4,
+    )
+    report = Report(cells=[measured, cell("onnxruntime", 8, 1200)])
+
+    table = format_report(report)
+    results = report.as_dict()["results"]
+
+    assert "cpu us/req" in table
+    assert "612" in table
+    assert isinstance(results, list)
+    assert results[0]["server_cpu_us_per_request"] == 612.4
+    assert results[1]["server_cpu_us_per_request"] is None
