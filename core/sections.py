@@ -110,11 +110,17 @@ class BatchingConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """ONNX Runtime placement; 0 threads means ONNX Runtime's own default.
+    """ONNX Runtime placement.
 
-    ``allow_spinning`` lets ONNX Runtime's worker threads busy-wait for the next
-    operator; that saves microseconds per run but burns cores the server's own
-    threads need, so it is off by default.
+    ``intra_op_threads = 0`` chooses by measurement: a model whose one-row run fits
+    ``inline_run_us`` runs on the event loop's thread alone (1 thread), since a pool
+    of workers only adds wake-ups to a run that short; any other model gets ONNX
+    Runtime's default, one thread per core. ``inter_op_threads = 0`` is ONNX
+    Runtime's default.
+
+    ``allow_spinning`` lets the intra-op workers busy-wait between the operators of
+    a run instead of sleeping: a ResNet-18-sized run on 2 cores took about a fifth
+    less time with it. It has no effect on a single-threaded session.
 
     ``inline_run_us``: runs measured to take less than this many microseconds run on
     the server's event loop thread instead of a runtime thread, because handing a
@@ -125,7 +131,7 @@ class RuntimeConfig:
     device: str = "auto"
     intra_op_threads: int = 0
     inter_op_threads: int = 0
-    allow_spinning: bool = False
+    allow_spinning: bool = True
     inline_run_us: float = 250.0
 
     def __post_init__(self) -> None:

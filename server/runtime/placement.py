@@ -54,6 +54,15 @@ class RunPlacement:
             self._executor, self.measure, function, rows, time.thread_time
         )
 
+    def seed(self, rows: int, seconds: float) -> None:
+        """Start the estimate for runs of this many rows at `seconds`, as a warm-up
+        measured it, forgetting any earlier runs of that size class."""
+        self._seconds[rows.bit_length()] = seconds
+
+    def fits_inline(self, seconds: float) -> bool:
+        """Whether a run of this many seconds would run on the calling thread."""
+        return self._budget_s > 0.0 and seconds <= self._budget_s
+
     def fits_budget(self, rows: int) -> bool:
         """Whether runs of this many rows are measured to fit the inline budget."""
         estimate = self._seconds.get(rows.bit_length())

@@ -90,6 +90,8 @@ class OnnxSession:
             ) from error
 
         self.path = path
+        # As asked for: 0 is ONNX Runtime's own default, one thread per core.
+        self.intra_op_threads = config.intra_op_threads
         self.provider: str = self._session.get_providers()[0]
         self.inputs = tuple(_spec(arg) for arg in self._session.get_inputs())
         self.outputs = tuple(_spec(arg) for arg in self._session.get_outputs())
