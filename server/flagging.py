@@ -56,19 +56,22 @@ class QueueFlagger:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(flagged `[N]` bool, sample ids `[N]` int64, -1 where not flagged)."""
         count = len(candidates)
-        flagged = np.zeros(count, dtype=bool)
-        sample_ids = np.full(count, -1, dtype=np.int64)
         config = model.config.flag
-        counters = self.counters.setdefault(model.name, FlagCounters())
+        counters = self.counters.get(model.name)
+        if counters is None:
+            counters = self.counters[model.name] = FlagCounters()
         counters.scored += count
         if not config.enabled:
-            return flagged, sample_ids
+            return unflagged(count)
 
         priority = uncertainty(prediction.scores, config.score)
         policy = self._policy(model.name, config)
         chosen = np.flatnonzero(policy.decide(priority, time.time()))
         if len(chosen) == 0:
-            return flagged, sample_ids
+            return unflagged(count)
+
+        flagged = np.zeros(count, dtype=bool)
+        sample_ids = np.full(count, -1, dtype=np.int64)
 
         samples = [
             _new_sample(model, candidates[i], datatype, prediction, int(i), priority[i])
@@ -101,6 +104,26 @@ class QueueFlagger:
             known = (config, FlagPolicy(config, seed=self._seed))
             self._policies[name] = known
         return known[1]
+
+
+# Row count -> the flagged and sample id columns of candidates nobody flagged,
+# read-only, shared by every response of that many rows.
+_UNFLAGGED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_UNFLAGGED_COUNTS = 256
+
+
+def unflagged(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged `[count]` all False, sample ids `[count]` all -1), read-only."""
+    cached = _UNFLAGGED.get(count)
+    if cached is not None:
+        return cached
+    flagged = np.zeros(count, dtype=bool)
+    sample_ids = np.full(count, -1, dtype=np.int64)
+    flagged.flags.writeable = False
+    sample_ids.flags.writeable = False
+    if len(_UNFLAGGED) < _UNFLAGGED_COUNTS:
+        _UNFLAGGED[count] = (flagged, sample_ids)
+    return flagged, sample_ids
 
 
 def _new_sample(

@@ -404,8 +404,18 @@ class _Rows:
     @classmethod
     def unpack(cls, columns: list[np.ndarray], graph_outputs: int) -> _Rows:
         outputs = columns[:graph_outputs]
-        probabilities, labels, *score_columns = columns[graph_outputs:]
-        single = Scores(**dict(zip(SCORE_NAMES, score_columns, strict=True)))
+        probabilities, labels, score, entropy, diversity, least, margin, mutual = (
+            columns[graph_outputs:]
+        )
+        # The columns come in SCORE_NAMES order (`batch_columns`).
+        single = Scores(
+            entropy=entropy,
+            diversity=diversity,
+            score=score,
+            least_confidence=least,
+            margin=margin,
+            mutual_information=mutual,
+        )
         return cls(outputs, probabilities, labels, single)
 
     def take_every(self, step: int) -> _Rows:
@@ -418,8 +428,21 @@ class _Rows:
         )
 
 
+# (row count, views) -> a read-only `views` column, shared by every prediction of
+# that shape.
+_VIEW_COLUMNS: dict[tuple[int, int], np.ndarray] = {}
+_VIEW_COLUMN_SHAPES = 256
+
+
 def _views(count: int, views: int) -> np.ndarray:
-    return np.full(count, views, dtype=np.int32)
+    cached = _VIEW_COLUMNS.get((count, views))
+    if cached is not None:
+        return cached
+    column = np.full(count, views, dtype=np.int32)
+    column.flags.writeable = False
+    if len(_VIEW_COLUMNS) < _VIEW_COLUMN_SHAPES:
+        _VIEW_COLUMNS[(count, views)] = column
+    return column
 
 
 def _merge_scores(single: Scores, full: Scores, index: np.ndarray) -> Scores:

@@ -37,7 +37,7 @@ def batch_columns(
     """`[probabilities, labels, *scores in SCORE_NAMES order]` for `raw` `[N, K]`,
     the graph's class output (`logits` says whether a softmax is due)."""
     if raw.size <= _PLAIN_ELEMENTS and np.isfinite(raw).all():
-        return _plain(raw.tolist(), logits, config)
+        return _plain(raw.tolist(), raw.shape[1], logits, config)
     return _vectorised(raw, logits, config)
 
 
@@ -55,15 +55,14 @@ def _vectorised(raw: np.ndarray, logits: bool, config: ScoreConfig) -> list[np.n
 
 
 def _plain(
-    rows: list[list[float]], logits: bool, config: ScoreConfig
+    rows: list[list[float]], classes: int, logits: bool, config: ScoreConfig
 ) -> list[np.ndarray]:
     eps = config.eps
     weight = config.lambda_entropy
     exp = math.exp
     log = math.log
-    all_probs = []
+    table = []
     labels = []
-    scores = []
     for values in rows:
         if logits:
             top = max(values)
@@ -79,17 +78,19 @@ def _plain(
         ordered = sorted(probs)
         first = ordered[-1]
         second = ordered[-2]
-        all_probs.append(probs)
         labels.append(probs.index(first))
-        # In SCORE_NAMES order: score, entropy, diversity, least confidence,
-        # margin, mutual information (one view: no diversity, no information).
-        scores.append(
-            (weight * entropy, entropy, 0.0, 1.0 - first, first - second, 0.0)
+        # The probabilities, then the scores in SCORE_NAMES order: score, entropy,
+        # diversity, least confidence, margin, mutual information (one view: no
+        # diversity, no information).
+        table.append(
+            [*probs, weight * entropy, entropy, 0.0, 1.0 - first, first - second, 0.0]
         )
 
-    columns = np.array(scores, dtype=np.float32).T.copy()
+    # One array for the whole batch; the columns are views of it.
+    width = classes + len(SCORE_NAMES)
+    batch = np.array(table, dtype=np.float32).reshape(len(rows), width)
     return [
-        np.array(all_probs, dtype=np.float32),
+        batch[:, :classes],
         np.array(labels, dtype=np.int64),
-        *columns,
+        *(batch[:, classes + k] for k in range(len(SCORE_NAMES))),
     ]

@@ -23,6 +23,7 @@ from activeserve.proto.codec import (
     has_typed_contents,
 )
 from activeserve.server.errors import InvalidRequest
+from activeserve.server.flagging import unflagged
 from activeserve.server.registry import ModelRegistry
 from activeserve.server.runtime.model import LoadedModel, Prediction
 from activeserve.server.services.guard import unary
@@ -128,7 +129,7 @@ class InferenceService:
                 model, firsts, datatype, prediction
             )
         else:
-            flagged, sample_ids = _unflagged(count)
+            flagged, sample_ids = unflagged(count)
 
         outputs = _outputs(model, prediction, flagged, sample_ids)
         response = self._responses.encode(
@@ -240,22 +241,6 @@ _WIRE_DTYPES: dict[str, np.dtype[Any]] = {
     names.PROBABILITIES: np.dtype(np.float32),
     names.VIEWS: np.dtype(np.int32),
 }
-
-# Row count -> the flagged and sample id columns of candidates nobody flagged.
-_UNFLAGGED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _unflagged(count: int) -> tuple[np.ndarray, np.ndarray]:
-    cached = _UNFLAGGED.get(count)
-    if cached is not None:
-        return cached
-    flagged = np.zeros(count, dtype=bool)
-    sample_ids = np.full(count, -1, dtype=np.int64)
-    flagged.flags.writeable = False
-    sample_ids.flags.writeable = False
-    if len(_UNFLAGGED) < 256:
-        _UNFLAGGED[count] = (flagged, sample_ids)
-    return flagged, sample_ids
 
 
 def _extra_output_specs(model: LoadedModel) -> list[tuple[str, str, list[int]]]:

@@ -11,6 +11,7 @@ from activeserve.core.scores import (
     single_view_scores,
     softmax,
 )
+from activeserve.server.runtime.model import _Rows
 from activeserve.server.runtime.single_view import _plain, _vectorised, batch_columns
 
 
@@ -46,7 +47,7 @@ def test_both_paths_match_the_core(rows: int, classes: int, logits: bool) -> Non
 
     expected = _expected(raw, logits, config)
 
-    _assert_columns(_plain(raw.tolist(), logits, config), expected)
+    _assert_columns(_plain(raw.tolist(), raw.shape[1], logits, config), expected)
     _assert_columns(_vectorised(raw, logits, config), expected)
     _assert_columns(batch_columns(raw, logits=logits, config=config), expected)
 
@@ -54,7 +55,7 @@ def test_both_paths_match_the_core(rows: int, classes: int, logits: bool) -> Non
 def test_ties_take_the_first_class_like_argmax() -> None:
     raw = np.array([[0.4, 0.4, 0.2], [0.1, 0.45, 0.45]], dtype=np.float32)
 
-    _, labels, *_ = _plain(raw.tolist(), False, ScoreConfig())
+    _, labels, *_ = _plain(raw.tolist(), raw.shape[1], False, ScoreConfig())
 
     np.testing.assert_array_equal(labels, [0, 1])
 
@@ -84,3 +85,23 @@ def test_a_large_batch_uses_numpy_and_agrees() -> None:
     expected = _expected(raw, True, ScoreConfig())
 
     _assert_columns(batch_columns(raw, logits=True, config=ScoreConfig()), expected)
+
+
+def test_an_empty_batch_gives_empty_columns() -> None:
+    columns = _plain([], 4, True, ScoreConfig())
+
+    assert [column.shape for column in columns] == [(0, 4)] + [(0,)] * 7
+
+
+def test_unpacked_rows_name_every_score_column_after_the_core() -> None:
+    # Each score column holds its own index, so a column filed under the wrong
+    # name shows.
+    probabilities = np.full((2, 3), 1 / 3, dtype=np.float32)
+    labels = np.zeros(2, dtype=np.int64)
+    scores = [np.full(2, k, dtype=np.float32) for k in range(len(SCORE_NAMES))]
+    logits = np.zeros((2, 3), dtype=np.float32)
+
+    rows = _Rows.unpack([logits, probabilities, labels, *scores], graph_outputs=1)
+
+    for k, name in enumerate(SCORE_NAMES):
+        np.testing.assert_array_equal(rows.single.get(name), [k, k], err_msg=name)
