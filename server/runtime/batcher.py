@@ -2,21 +2,25 @@
 
 Each `submit` call hands rows to a queue; one worker coroutine per model version takes
 rows from the front until the batch holds `max_batch_size` rows or the oldest waiting
-rows have waited `max_queue_delay_ms`, concatenates them, runs the graph where
-`RunPlacement` says (a runtime thread, unless runs of that size are measured to take
-less than handing them to a thread costs), and gives every caller exactly its own
-rows of every output. A call larger than `max_batch_size` is split into several items,
-and a batch never splits an item: at most `max_batch_size` rows go to one run.
+rows reach their deadline, concatenates them, runs the graph where `RunPlacement`
+says (a runtime thread, unless runs of that size are measured to take less than
+handing them to a thread costs), and gives every caller exactly its own rows of every
+output. A call larger than `max_batch_size` is split into several items, and a batch
+never splits an item: at most `max_batch_size` rows go to one run.
 
-While a run is in flight, new rows keep queueing, so under load batches fill without any
-waiting; the delay only matters when the runtime is idle and traffic is light. With no
-delay, a call that finds the runtime idle and nobody waiting runs at once, itself,
-without a hand-off to the worker: light traffic pays no batching overhead. A run
-that fits `RunPlacement`'s inline budget is over before the next call is read, so
-nothing ever queues behind it, and such calls always run alone: grpc.aio hands
-calls to the event loop one turn apart, so holding one back for a turn to wait for
-company merged almost nothing and cost a task switch per call. Batches form behind
-runs on a runtime thread, which is where a batch saves time.
+How long a call may wait for company:
+
+- `max_queue_delay_ms`, always (0 by default);
+- `busy_queue_delay_ms` when the previous call for this version arrived less than
+  that long before it. Dense traffic is traffic where waiting finds company: grpc.aio
+  hands calls to the event loop one turn apart, so a call that runs at once runs
+  alone, and a small model's runs are over before the next call is read. A call that
+  comes alone (light traffic, one client waiting on each answer) runs at once.
+
+While a run is in flight, new rows keep queueing, so batches also fill behind runs
+on a runtime thread. A call that finds the runtime idle, nobody waiting and no delay
+due runs at once, itself, without a hand-off to the worker; when its run fits the
+inline budget it runs right in `submit`, with no await at all.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,7 +46,8 @@ RunFn = Callable[[np.ndarray], list[np.ndarray]]
 class _Item:
     rows: np.ndarray
     future: asyncio.Future[list[np.ndarray]]
-    enqueued_at: float
+    # Loop time by which the batch holding these rows runs, full or not.
+    deadline: float
 
 
 @dataclass
@@ -64,17 +70,23 @@ class Batcher:
         *,
         max_batch_size: int,
         max_queue_delay_ms: float,
+        busy_queue_delay_ms: float = 0.0,
         placement: RunPlacement,
         name: str,
     ) -> None:
         self._run = run
         self._max_batch_size = max_batch_size
         self._max_delay_s = max_queue_delay_ms / 1000.0
+        self._busy_delay_s = busy_queue_delay_ms / 1000.0
+        # When the previous call arrived (loop time): how dense the traffic is.
+        self._last_arrival = -math.inf
         self._placement = placement
         self._name = name
         self._queue: collections.deque[_Item] = collections.deque()
         self._queued_rows = 0
         self._arrived = asyncio.Event()
+        # Resolved when the batch the worker waits on is full (or on close).
+        self._batch_full: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         # True while a run is in flight, whether the worker's or a direct call's:
         # one run at a time keeps the batches full.
@@ -93,10 +105,17 @@ class Batcher:
                 self._work(), name=f"batcher-{self._name}"
             )
 
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        delay_s = self._max_delay_s
+        if now - self._last_arrival < self._busy_delay_s:
+            delay_s = max(delay_s, self._busy_delay_s)
+        self._last_arrival = now
+
         if (
             not self._running
             and not self._queue
-            and self._max_delay_s == 0.0
+            and delay_s == 0.0
             and len(rows) <= self._max_batch_size
         ):
             if self._placement.runs_inline(len(rows)):
@@ -106,7 +125,6 @@ class Batcher:
                 return self._placement.run_inline(self._run, rows)
             return await self._run_now(rows)
 
-        loop = asyncio.get_running_loop()
         chunks = [
             rows[start : start + self._max_batch_size]
             for start in range(0, len(rows), self._max_batch_size)
@@ -114,10 +132,12 @@ class Batcher:
         futures = []
         for chunk in chunks:
             future: asyncio.Future[list[np.ndarray]] = loop.create_future()
-            self._queue.append(_Item(chunk, future, loop.time()))
+            self._queue.append(_Item(chunk, future, now + delay_s))
             self._queued_rows += len(chunk)
             futures.append(future)
         self._arrived.set()
+        if self._queued_rows >= self._max_batch_size:
+            _resolve(self._batch_full)
 
         if len(futures) == 1:
             return await futures[0]
@@ -136,6 +156,7 @@ class Batcher:
         """Stop taking calls, finish the queued ones, stop the worker."""
         self._closing = True
         self._arrived.set()
+        _resolve(self._batch_full)
         if self._worker is not None:
             await self._worker
         # `run` is usually a bound method of the model that owns this batcher: the
@@ -161,18 +182,21 @@ class Batcher:
             await self._run_batch(batch)
 
     async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Wait while the batch is not full and the oldest rows are younger than the
-        # delay; every arrival re-checks.
-        deadline = self._queue[0].enqueued_at + self._max_delay_s
-        while self._queued_rows < self._max_batch_size and not self._closing:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                return
+        # Wait until the oldest rows' deadline or a full batch. Arrivals do not wake
+        # the worker one by one: only the call that fills the batch does.
+        deadline = self._queue[0].deadline
+        if self._queued_rows >= self._max_batch_size or self._closing:
+            return
+        if deadline <= loop.time():
+            return
+        full: asyncio.Future[None] = loop.create_future()
+        self._batch_full = full
+        timer = loop.call_at(deadline, _resolve, full)
+        try:
+            await full
+        finally:
+            timer.cancel()
+            self._batch_full = None
 
     def _take_batch(self) -> list[_Item]:
         batch = [self._queue.popleft()]
@@ -224,6 +248,11 @@ class Batcher:
         self.stats.largest_batch = max(self.stats.largest_batch, rows)
         self.stats.batch_sizes[rows] += 1
         logger.debug("model %s: run of %d rows from %d calls", self._name, rows, items)
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
 
 
 def _closed(rows: np.ndarray) -> list[np.ndarray]:
