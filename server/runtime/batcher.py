@@ -96,8 +96,13 @@ class Batcher:
         self._closing = False
         self.stats = BatchStats()
 
-    async def submit(self, rows: np.ndarray) -> list[np.ndarray]:
-        """Outputs (graph order, first axis = rows) for exactly these `rows`."""
+    async def submit(
+        self, rows: np.ndarray, *, follow_up: bool = False
+    ) -> list[np.ndarray]:
+        """Outputs (graph order, first axis = rows) for exactly these `rows`.
+
+        A `follow_up` is the second run of a call already counted (the cascade's
+        extra views): it is no new arrival, and never waits by the busy rule."""
         if self._closing:
             raise ModelUnavailable(f"model {self._name} is being unloaded; retry")
         if self._worker is None:
@@ -108,9 +113,10 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = loop.time()
         delay_s = self._max_delay_s
-        if now - self._last_arrival < self._busy_delay_s:
-            delay_s = max(delay_s, self._busy_delay_s)
-        self._last_arrival = now
+        if not follow_up:
+            if now - self._last_arrival < self._busy_delay_s:
+                delay_s = max(delay_s, self._busy_delay_s)
+            self._last_arrival = now
 
         if (
             not self._running

@@ -307,7 +307,9 @@ class LoadedModel:
         # Patch 0 of each hard candidate already ran: run only the other m - 1 views.
         patches = make_views(candidates[hard_index], settings.views)
         extra_rows = patches.reshape(len(hard_index), m, *candidates.shape[1:])[:, 1:]
-        extra = await self._run(extra_rows.reshape(-1, *candidates.shape[1:]))
+        extra = await self._run(
+            extra_rows.reshape(-1, *candidates.shape[1:]), follow_up=True
+        )
         extra_probs = extra.probabilities.reshape(len(hard_index), m - 1, -1)
         hard_probs = np.concatenate(
             [first.probabilities[hard_index][:, None, :], extra_probs], axis=1
@@ -315,10 +317,10 @@ class LoadedModel:
         full = score_patches(hard_probs, settings.scores)
         return self._prediction(first, _merge_scores(single, full, hard_index), counts)
 
-    async def _run(self, rows: np.ndarray) -> _Rows:
+    async def _run(self, rows: np.ndarray, *, follow_up: bool = False) -> _Rows:
         rows = np.ascontiguousarray(rows, dtype=self._input_dtype)
         if self._batcher is not None:
-            columns = await self._batcher.submit(rows)
+            columns = await self._batcher.submit(rows, follow_up=follow_up)
         else:
             columns = await self._placement.run(self._run_rows, rows)
         return _Rows.unpack(columns, len(self.session.outputs))

@@ -144,3 +144,22 @@ def test_a_call_larger_than_the_batch_gets_all_its_rows(busy_ms: float) -> None:
     np.testing.assert_array_equal(
         output, np.arange(20, dtype=np.float32).reshape(10, 2) * 2.0
     )
+
+
+def test_a_follow_up_run_neither_waits_nor_counts_as_an_arrival() -> None:
+    async def scenario() -> tuple[bool, bool, bool]:
+        batcher = _batcher(busy_ms=300.0)
+        await batcher.submit(_rows(1.0))
+        close_follow_up = _finishes_without_waiting(
+            batcher.submit(_rows(2.0), follow_up=True)
+        )
+        await asyncio.sleep(0.4)
+        late_follow_up = _finishes_without_waiting(
+            batcher.submit(_rows(3.0), follow_up=True)
+        )
+        # 0.4 s after the last real call, though right after a follow-up.
+        next_call = _finishes_without_waiting(batcher.submit(_rows(4.0)))
+        await batcher.close()
+        return close_follow_up, late_follow_up, next_call
+
+    assert asyncio.run(scenario()) == (True, True, True)
