@@ -5,6 +5,7 @@
     python -m benchmarks.serving --quick         # a smoke run (about 30 s)
     python -m benchmarks.serving --targets onnxruntime oip-stub --models small_cnn
     python -m benchmarks.serving --views 8       # adds activeserve with 8 views
+    python -m benchmarks.serving --server-cpus 1 # servers on CPU 1, load elsewhere
 
 Targets: ``onnxruntime`` (a, in-process, the compute limit), ``oip-stub`` (b, a
 Python OIP server without a model, the transport limit), ``activeserve`` (c, dynamic
@@ -17,8 +18,8 @@ Beside rows/s and latencies, each cell records the server's CPU time per request
 when something else shares the machine. Prints the tables and writes JSON with the
 machine's description
 (``benchmarks/results/serving.json`` by default). The load generator runs on the same
-cores as the server it measures; the numbers are for comparing targets with each
-other on one machine, not capacities.
+cores as the server it measures, unless ``--server-cpus`` splits them; the numbers
+are for comparing targets with each other on one machine, not capacities.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from benchmarks.cpu_split import (
+    CpuSplit,
+    CpuSplitError,
+    format_cpu_list,
+    parse_cpu_list,
+    pin_this_process,
+)
 from benchmarks.loadgen import LoadResult, LoadSpec, RequestSender, generate_load
 from benchmarks.machine import describe_machine, load_average_1m
 from benchmarks.models import MODELS, ModelSpec, export_models, make_payloads
@@ -59,6 +68,13 @@ SHARED_CORES_NOTE = (
     "so every number is a lower bound, fit for comparing targets with each other."
 )
 
+SPLIT_CORES_NOTE = (
+    "Every server ran on CPUs {server} (its child processes too) and the load "
+    "generator (Python, asyncio, tritonclient) on CPUs {client}: each target had the "
+    "same cores, and the load generator's work was not charged to it. The in-process "
+    "ONNX Runtime target ran on the server's CPUs."
+)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -80,6 +96,8 @@ class Settings:
     # median round. On a shared machine one window can be off by a third.
     rounds: int = 3
     quick: bool = False
+    # The servers' CPUs, the load generator keeping the rest; None shares them all.
+    server_cpus: tuple[int, ...] | None = None
 
 
 #: What --quick changes: the small model, two concurrencies, sub-second windows.
@@ -148,17 +166,21 @@ async def measure(
     """Export the models, then drive every target on every model; collect cells."""
     specs = [model_plan(MODELS[name], settings) for name in settings.models]
     exported = export_models(specs, workdir / "models", settings.seed)
+    split = cpu_split(settings)
+    if split is not None:
+        pin_this_process(split.client)
     context = RunContext(
         workdir=workdir,
         max_concurrency=max(c for spec in specs for c in spec.concurrencies),
         startup_timeout_s=settings.startup_timeout_s,
+        cpu_split=split,
     )
 
     cells: list[Cell] = []
     skips: list[Skip] = []
     for model in exported:
         payloads = make_payloads(model.spec, settings.payload_count, settings.seed)
-        runs: dict[tuple[str, int], list[tuple[LoadResult, float | None]]] = {}
+        runs: dict[tuple[str, int], list[Measured]] = {}
         skipped: set[str] = set()
         for round_number in range(1, settings.rounds + 1):
             for target in targets:
@@ -174,15 +196,17 @@ async def measure(
                 try:
                     async with target.open(model, payloads, context) as sender:
                         for concurrency in model.spec.concurrencies:
-                            result, cpu_us = await measure_cell(
+                            window = await measure_cell(
                                 sender, model.spec, concurrency, len(payloads)
                             )
                             runs.setdefault((target.name, concurrency), []).append(
-                                (result, cpu_us)
+                                window
                             )
+                            result = window.result
                             logger.info(
                                 "round %d, %s %s c=%s: %.1f rows/s, p50 %.2f ms, "
-                                "p99 %.2f ms, server CPU %s us/request",
+                                "p99 %.2f ms, CPU us/request: server %s, load "
+                                "generator %s",
                                 round_number,
                                 target.name,
                                 model.spec.name,
@@ -190,7 +214,8 @@ async def measure(
                                 result.rows_per_s,
                                 result.p50_ms,
                                 result.p99_ms,
-                                "-" if cpu_us is None else f"{cpu_us:.0f}",
+                                fmt_us(window.server_cpu_us),
+                                fmt_us(window.client_cpu_us),
                             )
                 except Exception as exc:  # one broken target must not end the run
                     logger.error(
@@ -208,42 +233,75 @@ async def measure(
     )
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One window, and the CPU microseconds per answered request that the server's
+    processes and the load generator's own process spent over it."""
+
+    result: LoadResult
+    server_cpu_us: float | None
+    client_cpu_us: float | None
+
+
 async def measure_cell(
     sender: RequestSender, spec: ModelSpec, concurrency: int, payload_count: int
-) -> tuple[LoadResult, float | None]:
-    """One window at one concurrency, and the server's CPU per request over it."""
+) -> Measured:
+    """One window at one concurrency, with the CPU spent per request over it."""
     load = LoadSpec(
         concurrency=concurrency, duration_s=spec.duration_s, warmup_s=spec.warmup_s
     )
     cpu = getattr(sender, "server_cpu_s", None)
     before = cpu() if cpu is not None else None
+    client_before = time.process_time()
     result = await generate_load(sender, load, payload_count)
+    client_after = time.process_time()
     after = cpu() if cpu is not None else None
-    return result, server_cpu_us(before, after, result.completed)
+    return Measured(
+        result,
+        server_cpu_us(before, after, result.completed),
+        server_cpu_us(client_before, client_after, result.completed),
+    )
 
 
-def median_cell(
-    target: str, model: str, measured: Sequence[tuple[LoadResult, float | None]]
-) -> Cell:
+def median_cell(target: str, model: str, measured: Sequence[Measured]) -> Cell:
     """The cell of the round with the median rows/s (the lower middle of an even
-    count), with every round's rows/s and the median server CPU beside it."""
-    ordered = sorted(measured, key=lambda run: run[0].rows_per_s)
-    result = ordered[(len(ordered) - 1) // 2][0]
-    cpus = sorted(cpu for _, cpu in measured if cpu is not None)
+    count), with every round's rows/s and the median CPU figures beside it."""
+    ordered = sorted(measured, key=lambda run: run.result.rows_per_s)
     return Cell(
         target,
         model,
-        result,
-        server_cpu_us=cpus[(len(cpus) - 1) // 2] if cpus else None,
-        rounds_rows_per_s=tuple(run[0].rows_per_s for run in measured),
+        ordered[(len(ordered) - 1) // 2].result,
+        server_cpu_us=median([run.server_cpu_us for run in measured]),
+        client_cpu_us=median([run.client_cpu_us for run in measured]),
+        rounds_rows_per_s=tuple(run.result.rows_per_s for run in measured),
     )
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    """The (lower) median of the values that are known, or None."""
+    known = sorted(value for value in values if value is not None)
+    return known[(len(known) - 1) // 2] if known else None
+
+
+def fmt_us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def cpu_split(settings: Settings) -> CpuSplit | None:
+    """The run's CPU split, or None when servers and load generator share."""
+    if settings.server_cpus is None:
+        return None
+    try:
+        return CpuSplit.for_server(frozenset(settings.server_cpus))
+    except CpuSplitError as error:
+        raise SystemExit(f"--server-cpus: {error}") from None
 
 
 def server_cpu_us(
     before: float | None, after: float | None, completed: int
 ) -> float | None:
-    """A server's CPU microseconds per answered request over one load, warm-up
-    included (the CPU clock cannot tell the window from the warm-up)."""
+    """CPU microseconds per answered request over one load, warm-up included
+    (the CPU clock cannot tell the window from the warm-up)."""
     if before is None or after is None or completed == 0:
         return None
     return (after - before) / completed * 1e6
@@ -306,6 +364,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--server-cpus",
+        type=parse_cpu_list,
+        metavar="LIST",
+        help="run every server on these CPUs (taskset list, e.g. 1) and the load "
+        "generator on the others (default: all share every CPU)",
+    )
+    parser.add_argument(
         "--output", type=Path, help="JSON path (default benchmarks/results/...)"
     )
     parser.add_argument(
@@ -340,6 +405,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path, Path | None]
         startup_timeout_s=args.startup_timeout_s,
         rounds=base.rounds if args.rounds is None else args.rounds,
         seed=args.seed,
+        server_cpus=(
+            None if args.server_cpus is None else tuple(sorted(args.server_cpus))
+        ),
     )
 
     name = "serving-quick.json" if args.quick else "serving.json"
@@ -355,6 +423,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Described before the run, so that the load average is other processes' alone.
     venvs = Path(os.environ.get("BENCH_VENVS", REPO_ROOT / ".bench-venvs"))
     machine = describe_machine(venvs)
+    split = cpu_split(settings)
+    note = (
+        SHARED_CORES_NOTE
+        if split is None
+        else SPLIT_CORES_NOTE.format(
+            server=format_cpu_list(split.server), client=format_cpu_list(split.client)
+        )
+    )
 
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -367,7 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document: dict[str, object] = {
         "created": started.isoformat(timespec="seconds"),
         "command": ["python", "-m", "benchmarks.serving", *arguments],
-        "note": SHARED_CORES_NOTE,
+        "note": note,
+        "cpu_split": None if split is None else split.as_dict(),
         "machine": machine,
         "settings": asdict(settings),
         "targets": {target.name: target.description for target in targets},
@@ -379,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{machine['cpu_model']}, {machine['usable_cores']} usable cores, "
         f"{machine['memory_gib']} GiB, {machine['python']}; one-row requests"
     )
-    print(SHARED_CORES_NOTE)
+    print(note)
     print()
     print(format_report(report))
     print(f"\nwrote {output}")

@@ -4,7 +4,7 @@ A :class:`Target` opens one model for the load generator and hands back a
 :class:`~benchmarks.loadgen.RequestSender`. Every server target runs in a child
 process of its own, on a free port of 127.0.0.1, so that the load generator never
 shares an interpreter (or a GIL) with the server it measures; they do share the
-machine's cores.
+machine's cores, unless the run splits them (:mod:`benchmarks.cpu_split`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import socket
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.cpu_split import CpuSplit
 from benchmarks.cpu_time import process_group_cpu_s
 from benchmarks.loadgen import GrpcSender, LoadGenError, RequestSender
 from benchmarks.models import ExportedModel
@@ -39,7 +40,8 @@ class RunContext:
     ``workdir`` is a scratch folder for repositories, settings and server logs;
     ``max_concurrency`` is the highest concurrency the run will use;
     ``startup_timeout_s`` bounds a server's start, ``stop_timeout_s`` its graceful
-    stop before it is killed.
+    stop before it is killed; ``cpu_split``, when given, puts every server on its
+    own cores, away from the load generator's.
     """
 
     workdir: Path
@@ -47,6 +49,7 @@ class RunContext:
     startup_timeout_s: float = 120.0
     stop_timeout_s: float = 10.0
     repo_root: Path = field(default_factory=lambda: Path(__file__).parents[2])
+    cpu_split: CpuSplit | None = None
 
 
 class Target(ABC):
@@ -115,6 +118,10 @@ class ServerTarget(Target):
     ) -> AsyncIterator[RequestSender]:
         port = free_port()
         launch = self.launch(model, port, context)
+        if context.cpu_split is not None:
+            launch = replace(
+                launch, command=context.cpu_split.server_command(launch.command)
+            )
         log_path = context.workdir / "logs" / f"{self.name}-{model.spec.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
 

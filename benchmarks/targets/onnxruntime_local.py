@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from benchmarks.cpu_split import pin_this_process
 from benchmarks.loadgen import RequestSender
 from benchmarks.models import ExportedModel
 from benchmarks.targets.base import RunContext, Target
@@ -65,14 +66,23 @@ class OnnxRuntimeTarget(Target):
         payloads: Sequence[npt.NDArray[np.float32]],
         context: RunContext,
     ) -> AsyncIterator[RequestSender]:
-        session = ort.InferenceSession(
-            str(model.onnx_path), providers=["CPUExecutionProvider"]
-        )
+        # In-process, this target is its own server: under a CPU split it runs on
+        # the server's cores, and the session's threads, made next, inherit them.
+        split = context.cpu_split
+        if split is not None:
+            pin_this_process(split.server)
+        try:
+            session = ort.InferenceSession(
+                str(model.onnx_path), providers=["CPUExecutionProvider"]
+            )
 
-        # One thread per request in flight: the pool must never be what limits
-        # the concurrency.
-        with ThreadPoolExecutor(
-            max_workers=context.max_concurrency, thread_name_prefix="ort-bench"
-        ) as executor:
-            logger.info("onnxruntime session ready for %s", model.spec.name)
-            yield SessionSender(session, model, payloads, executor)
+            # One thread per request in flight: the pool must never be what limits
+            # the concurrency.
+            with ThreadPoolExecutor(
+                max_workers=context.max_concurrency, thread_name_prefix="ort-bench"
+            ) as executor:
+                logger.info("onnxruntime session ready for %s", model.spec.name)
+                yield SessionSender(session, model, payloads, executor)
+        finally:
+            if split is not None:
+                pin_this_process(split.client)

@@ -71,14 +71,41 @@ def test_server_cpu_per_request_is_printed_and_kept() -> None:
         model="small_cnn",
         result=cell("activeserve", 8, 300).result,
         server_cpu_us=612.4,
+        client_cpu_us=287.6,
     )
     report = Report(cells=[measured, cell("onnxruntime", 8, 1200)])
 
     table = format_report(report)
     results = report.as_dict()["results"]
 
-    assert "cpu us/req" in table
-    assert "612" in table
+    assert "server cpu us" in table and "loadgen cpu us" in table
+    assert "612" in table and "288" in table
     assert isinstance(results, list)
     assert results[0]["server_cpu_us_per_request"] == 612.4
+    assert results[0]["client_cpu_us_per_request"] == 287.6
     assert results[1]["server_cpu_us_per_request"] is None
+
+
+def test_the_transport_limits_lead_over_each_peer_is_reported_beside_activeserves() -> (
+    None
+):
+    report = Report(
+        cells=[
+            cell("oip-stub", 32, 700),
+            cell("activeserve", 32, 560),
+            cell("pytriton", 32, 500),
+        ]
+    )
+
+    table = format_report(report)
+    results = {entry["target"]: entry for entry in report.as_dict()["results"]}
+
+    assert results["oip-stub"]["ratio_to_peer"]["pytriton"] == pytest.approx(1.4)
+    assert results["activeserve"]["ratio_to_peer"]["pytriton"] == pytest.approx(1.12)
+    assert "ratio_to_peer" not in results["pytriton"]
+    stub_line = next(
+        line
+        for line in table.splitlines()
+        if line.startswith("oip-stub ") and line.rstrip().endswith("1.40")
+    )
+    assert "32" in stub_line
