@@ -258,8 +258,8 @@ async def measure_cell(
     after = cpu() if cpu is not None else None
     return Measured(
         result,
-        server_cpu_us(before, after, result.completed),
-        server_cpu_us(client_before, client_after, result.completed),
+        cpu_us_per_request(before, after, result.completed),
+        cpu_us_per_request(client_before, client_after, result.completed),
     )
 
 
@@ -297,7 +297,7 @@ def cpu_split(settings: Settings) -> CpuSplit | None:
         raise SystemExit(f"--server-cpus: {error}") from None
 
 
-def server_cpu_us(
+def cpu_us_per_request(
     before: float | None, after: float | None, completed: int
 ) -> float | None:
     """CPU microseconds per answered request over one load, warm-up included

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cpu_time import process_group_cpu_s
-from benchmarks.serving import server_cpu_us
+from benchmarks.serving import cpu_us_per_request
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"
@@ -52,6 +52,6 @@ def test_a_group_with_no_process_has_spent_nothing() -> None:
 
 
 def test_cpu_per_request_divides_by_every_answered_request() -> None:
-    assert server_cpu_us(10.0, 12.5, 5_000) == pytest.approx(500.0)
-    assert server_cpu_us(None, 12.5, 5_000) is None
-    assert server_cpu_us(10.0, 12.5, 0) is None
+    assert cpu_us_per_request(10.0, 12.5, 5_000) == pytest.approx(500.0)
+    assert cpu_us_per_request(None, 12.5, 5_000) is None
+    assert cpu_us_per_request(10.0, 12.5, 0) is None
