@@ -161,12 +161,15 @@ def model_plan(spec: ModelSpec, settings: Settings) -> ModelSpec:
 
 
 async def measure(
-    targets: Sequence[Target], settings: Settings, workdir: Path
+    targets: Sequence[Target],
+    settings: Settings,
+    workdir: Path,
+    split: CpuSplit | None = None,
 ) -> Report:
-    """Export the models, then drive every target on every model; collect cells."""
+    """Export the models, then drive every target on every model; collect cells.
+    With a `split`, servers run on its server CPUs and this process on the rest."""
     specs = [model_plan(MODELS[name], settings) for name in settings.models]
     exported = export_models(specs, workdir / "models", settings.seed)
-    split = cpu_split(settings)
     if split is not None:
         pin_this_process(split.client)
     context = RunContext(
@@ -434,10 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        report = asyncio.run(measure(targets, settings, workdir))
+        report = asyncio.run(measure(targets, settings, workdir, split))
     else:
         with tempfile.TemporaryDirectory(prefix="activeserve-bench-") as scratch:
-            report = asyncio.run(measure(targets, settings, Path(scratch)))
+            report = asyncio.run(measure(targets, settings, Path(scratch), split))
 
     arguments = list(argv) if argv is not None else sys.argv[1:]
     document: dict[str, object] = {
