@@ -33,6 +33,7 @@ class BatchingConfig:
     # None: activeserve's own default (no deliberate wait; batches form while a run
     # is in flight).
     max_queue_delay_ms: float | None = None
+    busy_queue_delay_ms: float | None = None
 
 
 def config_toml(output_name: str, batching: BatchingConfig, views: int) -> str:
@@ -48,6 +49,11 @@ def config_toml(output_name: str, batching: BatchingConfig, views: int) -> str:
         + (
             f"max_queue_delay_ms = {batching.max_queue_delay_ms}\n"
             if batching.max_queue_delay_ms is not None
+            else ""
+        )
+        + (
+            f"busy_queue_delay_ms = {batching.busy_queue_delay_ms}\n"
+            if batching.busy_queue_delay_ms is not None
             else ""
         )
         + "\n"
