@@ -34,12 +34,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import inspect
 import logging
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from activeserve.proto import inference as oip
 from activeserve.server.flagging import unflagged
@@ -52,8 +54,6 @@ from benchmarks.models import MODELS, ExportedModel, export_models, make_payload
 from benchmarks.report import render_table
 from benchmarks.serving import write_json
 from benchmarks.targets.activeserve import BatchingConfig, write_repository
-
-logger = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "handler_cost.json"
 VENVS = Path(__file__).resolve().parents[1] / ".bench-venvs"
@@ -81,10 +81,6 @@ async def fastest_us_awaited(
             await step()
         fastest = min(fastest, time.perf_counter() - started)
     return fastest / calls * 1e6
-
-
-# Steps that are coroutines: the model step and the handler.
-_AWAITED = frozenset({"predict", "handler"})
 
 
 class _NoContext:
@@ -127,7 +123,7 @@ async def measure_model(
         encoder = service._responses
         context = _NoContext()
 
-        steps: dict[str, Callable[[], object]] = {
+        steps: dict[str, Callable[[], Any]] = {
             "parse": lambda: oip.ModelInferRequest.FromString(wire),
             "decode": lambda: inference._decode_input(loaded, parsed),
             "onnxruntime": lambda: loaded.session.run(feeds),
@@ -156,7 +152,11 @@ async def measure_model(
 
         results = {}
         for name, step in steps.items():
-            if name in _AWAITED:
+            # A step that hands back a coroutine (the model step, the handler) is
+            # timed awaited; the first call is also its warm-up.
+            first = step()
+            if inspect.isawaitable(first):
+                await first
                 results[name] = await fastest_us_awaited(step, scaled, repeats)
             else:
                 results[name] = fastest_us(step, scaled, repeats)
