@@ -86,15 +86,18 @@ class ModelSection:
 class BatchingConfig:
     """Dynamic batching: concurrent requests share runs of up to ``max_batch_size``
     rows. Rows that arrive while a run is in flight form the next batch. When the
-    runtime is idle, a call waits up to ``max_queue_delay_ms`` for more rows, and up
-    to ``busy_queue_delay_ms`` when it arrived less than that long after the previous
-    call: dense traffic finds company within that time, while a call that comes
-    alone runs at once. 0 turns either off."""
+    runtime is idle, a call waits up to ``max_queue_delay_ms`` for more rows, and
+    ``busy_queue_delay_ms`` for the next call when it arrived less than that long
+    after the previous one: dense traffic finds company within that time, while a
+    call that comes alone runs at once. A batch waits on while calls keep coming that
+    close together, up to ``busy_max_delay_ms`` after its oldest call arrived, or
+    until it holds as many rows as recent batches did. 0 turns each off."""
 
     enabled: bool = True
     max_batch_size: int = 64
     max_queue_delay_ms: float = 0.0
     busy_queue_delay_ms: float = 0.5
+    busy_max_delay_ms: float = 2.0
 
     def __post_init__(self) -> None:
         _check(
@@ -111,6 +114,12 @@ class BatchingConfig:
                     "busy_queue_delay_ms",
                     math.isfinite(self.busy_queue_delay_ms)
                     and self.busy_queue_delay_ms >= 0.0,
+                    "milliseconds >= 0",
+                ),
+                (
+                    "busy_max_delay_ms",
+                    math.isfinite(self.busy_max_delay_ms)
+                    and self.busy_max_delay_ms >= 0.0,
                     "milliseconds >= 0",
                 ),
             ),

@@ -11,11 +11,19 @@ never splits an item: at most `max_batch_size` rows go to one run.
 How long a call may wait for company:
 
 - `max_queue_delay_ms`, always (0 by default);
-- `busy_queue_delay_ms` when the previous call for this version arrived less than
-  that long before it. Dense traffic is traffic where waiting finds company: grpc.aio
-  hands calls to the event loop one turn apart, so a call that runs at once runs
-  alone, and a small model's runs are over before the next call is read. A call that
-  comes alone (light traffic, one client waiting on each answer) runs at once.
+- under dense traffic, while calls keep coming: a call that arrives less than
+  `busy_queue_delay_ms` after the previous one waits that long for the next, and
+  each such arrival extends the batch's wait by as much again, up to
+  `busy_max_delay_ms` after its oldest call arrived. grpc.aio hands calls to the
+  event loop one turn apart, so a call that runs at once runs alone, and a small
+  model's runs are over before the next call is read. A call that comes alone
+  (light traffic, one client waiting on each answer) runs at once.
+
+A batch also runs as soon as it holds as many rows as the largest of the last
+`_RECENT_BATCHES` batches: with a fixed number of clients, each waiting on its answer,
+that is every client, and waiting longer would only leave the server idle. Every
+`_RECENT_BATCHES`-th batch ignores that size and waits its full time, so the size
+follows the traffic up as well as down.
 
 While a run is in flight, new rows keep queueing, so batches also fill behind runs
 on a runtime thread. A call that finds the runtime idle, nobody waiting and no delay
@@ -41,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 RunFn = Callable[[np.ndarray], list[np.ndarray]]
 
+# Batches remembered for the size at which a batch stops waiting; also how often a
+# batch waits its full time to find out whether the traffic would fill a larger one.
+_RECENT_BATCHES = 16
+
 
 @dataclass
 class _Item:
@@ -48,6 +60,9 @@ class _Item:
     future: asyncio.Future[list[np.ndarray]]
     # Loop time by which the batch holding these rows runs, full or not.
     deadline: float
+    arrived: float
+    # Arrived close behind the previous call: the batch may wait on for the next.
+    busy: bool
 
 
 @dataclass
@@ -71,6 +86,7 @@ class Batcher:
         max_batch_size: int,
         max_queue_delay_ms: float,
         busy_queue_delay_ms: float = 0.0,
+        busy_max_delay_ms: float = 0.0,
         placement: RunPlacement,
         name: str,
     ) -> None:
@@ -78,6 +94,7 @@ class Batcher:
         self._max_batch_size = max_batch_size
         self._max_delay_s = max_queue_delay_ms / 1000.0
         self._busy_delay_s = busy_queue_delay_ms / 1000.0
+        self._busy_max_delay_s = busy_max_delay_ms / 1000.0
         # When the previous call arrived (loop time): how dense the traffic is.
         self._last_arrival = -math.inf
         self._placement = placement
@@ -94,6 +111,13 @@ class Batcher:
         self._run_done = asyncio.Event()
         self._run_done.set()
         self._closing = False
+        # Rows of the last batches the worker ran, and the size at which the next
+        # batch stops waiting (None: it waits its full time).
+        self._recent_sizes: collections.deque[int] = collections.deque(
+            maxlen=_RECENT_BATCHES
+        )
+        self._batches = 0
+        self._target_rows: int | None = None
         self.stats = BatchStats()
 
     async def submit(
@@ -113,9 +137,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = loop.time()
         delay_s = self._max_delay_s
+        busy = False
         if not follow_up:
             if now - self._last_arrival < self._busy_delay_s:
                 delay_s = max(delay_s, self._busy_delay_s)
+                busy = True
             self._last_arrival = now
 
         if (
@@ -138,11 +164,11 @@ class Batcher:
         futures = []
         for chunk in chunks:
             future: asyncio.Future[list[np.ndarray]] = loop.create_future()
-            self._queue.append(_Item(chunk, future, now + delay_s))
+            self._queue.append(_Item(chunk, future, now + delay_s, now, busy))
             self._queued_rows += len(chunk)
             futures.append(future)
         self._arrived.set()
-        if self._queued_rows >= self._max_batch_size:
+        if self._batch_complete():
             _resolve(self._batch_full)
 
         if len(futures) == 1:
@@ -188,21 +214,39 @@ class Batcher:
             await self._run_batch(batch)
 
     async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Wait until the oldest rows' deadline or a full batch. Arrivals do not wake
-        # the worker one by one: only the call that fills the batch does.
-        deadline = self._queue[0].deadline
-        if self._queued_rows >= self._max_batch_size or self._closing:
-            return
-        if deadline <= loop.time():
-            return
-        full: asyncio.Future[None] = loop.create_future()
-        self._batch_full = full
-        timer = loop.call_at(deadline, _resolve, full)
-        try:
-            await full
-        finally:
-            timer.cancel()
-            self._batch_full = None
+        # Wait until the batch's deadline or until it is complete. Arrivals do not
+        # wake the worker one by one: only the call that completes the batch does;
+        # a deadline that arrivals moved on since is waited out again.
+        while not self._batch_complete() and not self._closing:
+            deadline = self._deadline()
+            if deadline <= loop.time():
+                return
+            done: asyncio.Future[None] = loop.create_future()
+            self._batch_full = done
+            timer = loop.call_at(deadline, _resolve, done)
+            try:
+                await done
+            finally:
+                timer.cancel()
+                self._batch_full = None
+
+    def _batch_complete(self) -> bool:
+        """Whether the queued rows fill a batch, or reach the size recent traffic
+        filled batches to."""
+        target = self._target_rows
+        return self._queued_rows >= self._max_batch_size or (
+            target is not None and self._queued_rows >= target
+        )
+
+    def _deadline(self) -> float:
+        """When the batch at the front of the queue runs, complete or not."""
+        oldest = self._queue[0]
+        newest = self._queue[-1]
+        if not newest.busy:
+            return oldest.deadline
+        # Calls are still coming: wait for the next one, within the busy limit.
+        limit = oldest.arrived + self._busy_max_delay_s
+        return max(oldest.deadline, min(newest.deadline, limit))
 
     def _take_batch(self) -> list[_Item]:
         batch = [self._queue.popleft()]
@@ -212,6 +256,11 @@ class Batcher:
             batch.append(item)
             rows += len(item.rows)
         self._queued_rows -= rows
+
+        self._recent_sizes.append(rows)
+        self._batches += 1
+        probe = self._batches % _RECENT_BATCHES == 0
+        self._target_rows = None if probe else max(self._recent_sizes)
         return batch
 
     async def _run_batch(self, batch: list[_Item]) -> None:

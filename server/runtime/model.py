@@ -127,6 +127,7 @@ class LoadedModel:
                 max_batch_size=config.batching.max_batch_size,
                 max_queue_delay_ms=config.batching.max_queue_delay_ms,
                 busy_queue_delay_ms=config.batching.busy_queue_delay_ms,
+                busy_max_delay_ms=config.batching.busy_max_delay_ms,
                 placement=self._placement,
                 name=f"{name}/{version}",
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -18,7 +19,11 @@ def _doubled(rows: np.ndarray) -> list[np.ndarray]:
 
 
 def _batcher(
-    *, busy_ms: float = 0.0, max_delay_ms: float = 0.0, max_batch_size: int = 64
+    *,
+    busy_ms: float = 0.0,
+    busy_max_ms: float = 0.0,
+    max_delay_ms: float = 0.0,
+    max_batch_size: int = 64,
 ) -> Batcher:
     # Every run measured to fit the inline budget: runs happen on the loop's thread.
     placement = RunPlacement(inline_run_us=1e6, executor=None)
@@ -29,6 +34,7 @@ def _batcher(
         max_batch_size=max_batch_size,
         max_queue_delay_ms=max_delay_ms,
         busy_queue_delay_ms=busy_ms,
+        busy_max_delay_ms=busy_max_ms,
         placement=placement,
         name="test/1",
     )
@@ -163,3 +169,78 @@ def test_a_follow_up_run_neither_waits_nor_counts_as_an_arrival() -> None:
         return close_follow_up, late_follow_up, next_call
 
     assert asyncio.run(scenario()) == (True, True, True)
+
+
+async def _calls_spaced(batcher: Batcher, count: int, gap_s: float) -> None:
+    """`count` one-row calls, each `gap_s` after the previous, all awaited."""
+    calls = []
+    for value in range(count):
+        calls.append(asyncio.ensure_future(batcher.submit(_rows(float(value)))))
+        await asyncio.sleep(gap_s)
+    await asyncio.gather(*calls)
+
+
+@pytest.mark.parametrize(("busy_max_ms", "runs"), [(5_000.0, 1), (0.0, 2)])
+def test_a_batch_waits_on_while_calls_keep_coming(
+    busy_max_ms: float, runs: int
+) -> None:
+    # Calls 100 ms apart, each within the 300 ms busy delay of the one before, for
+    # 500 ms: one batch when arrivals extend its wait, cut 300 ms after its first
+    # call when they may not.
+    async def scenario() -> Batcher:
+        batcher = _batcher(busy_ms=300.0, busy_max_ms=busy_max_ms)
+        await batcher.submit(_rows(-1.0))
+        await _calls_spaced(batcher, 6, 0.1)
+        await batcher.close()
+        return batcher
+
+    batcher = asyncio.run(scenario())
+
+    assert batcher.stats.runs - 1 == runs
+    assert batcher.stats.rows == 7
+
+
+def test_a_busy_batch_runs_by_busy_max_delay_ms_though_calls_keep_coming() -> None:
+    async def scenario() -> Batcher:
+        batcher = _batcher(busy_ms=300.0, busy_max_ms=450.0)
+        await batcher.submit(_rows(-1.0))
+        await _calls_spaced(batcher, 8, 0.1)
+        await batcher.close()
+        return batcher
+
+    batcher = asyncio.run(scenario())
+
+    # The first batch holds the calls of its first 450 ms, not all 800 ms of them.
+    assert batcher.stats.runs - 1 >= 2
+    assert batcher.stats.largest_batch < 8
+
+
+def test_a_batch_runs_as_soon_as_it_holds_as_many_rows_as_recent_ones() -> None:
+    async def three_calls(late_s: float) -> float:
+        started = time.perf_counter()
+        early = [batcher.submit(_rows(1.0)), batcher.submit(_rows(2.0))]
+        calls = [asyncio.ensure_future(call) for call in early]
+        await asyncio.sleep(late_s)
+        await asyncio.gather(*calls, batcher.submit(_rows(3.0)))
+        return time.perf_counter() - started
+
+    async def scenario() -> list[float]:
+        await batcher.submit(_rows(-1.0))
+        # Batch 1 waits out its 300 ms; its third call comes halfway, so the next
+        # calls still arrive close behind it. Batches 2 to 16 hold as many rows as
+        # the largest recent batch as soon as their third call comes; batch 17
+        # waits its full time again, in case the traffic would now fill a larger
+        # batch.
+        waits = [await three_calls(late_s=0.15)]
+        for _ in range(16):
+            waits.append(await three_calls(late_s=0.0))
+        await batcher.close()
+        return waits
+
+    batcher = _batcher(busy_ms=300.0)
+    waits = asyncio.run(scenario())
+
+    assert waits[0] >= 0.29
+    assert all(wait < 0.15 for wait in waits[1:16]), waits
+    assert waits[16] >= 0.29
+    assert batcher.stats.batch_sizes == {1: 1, 3: 17}
