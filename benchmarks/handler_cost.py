@@ -49,14 +49,13 @@ from activeserve.server.registry import ModelRegistry
 from activeserve.server.repository import ModelRepository
 from activeserve.server.runtime.single_view import batch_columns
 from activeserve.server.services import inference
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, peer_venvs
 from benchmarks.models import MODELS, ExportedModel, export_models, make_payloads
 from benchmarks.report import render_table
 from benchmarks.serving import write_json
 from benchmarks.targets.activeserve import BatchingConfig, write_repository
 
 RESULTS = Path(__file__).resolve().parent / "results" / "handler_cost.json"
-VENVS = Path(__file__).resolve().parents[1] / ".bench-venvs"
 
 
 def fastest_us(step: Callable[[], object], calls: int, repeats: int) -> float:
@@ -211,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "created": datetime.datetime.now(datetime.UTC).isoformat(),
             "command": " ".join(["python -m benchmarks.handler_cost", *sys.argv[1:]]),
-            "machine": describe_machine(VENVS),
+            "machine": describe_machine(peer_venvs()),
             "settings": {"calls": args.calls, "repeats": args.repeats},
             "us_per_call": results,
         },

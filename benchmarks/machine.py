@@ -88,6 +88,13 @@ def venv_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str | No
     return versions
 
 
+def peer_venvs() -> Path:
+    """Where `benchmarks/peers/setup.sh` made the peers' virtual environments:
+    `$BENCH_VENVS`, else `.bench-venvs/` at the repository root."""
+    default = Path(__file__).resolve().parents[1] / ".bench-venvs"
+    return Path(os.environ.get("BENCH_VENVS", default))
+
+
 def describe_machine(venvs: Path) -> dict[str, object]:
     """CPU, cores, memory, OS, Python and the versions that matter, as JSON values."""
     try:

@@ -45,7 +45,7 @@ from benchmarks.cpu_split import (
     pin_this_process,
 )
 from benchmarks.loadgen import LoadResult, LoadSpec, RequestSender, generate_load
-from benchmarks.machine import describe_machine, load_average_1m
+from benchmarks.machine import describe_machine, load_average_1m, peer_venvs
 from benchmarks.models import MODELS, ModelSpec, export_models, make_payloads
 from benchmarks.report import Cell, Report, Skip, format_report
 from benchmarks.targets.activeserve import ActiveserveTarget, BatchingConfig
@@ -424,8 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warn_if_busy()
 
     # Described before the run, so that the load average is other processes' alone.
-    venvs = Path(os.environ.get("BENCH_VENVS", REPO_ROOT / ".bench-venvs"))
-    machine = describe_machine(venvs)
+    machine = describe_machine(peer_venvs())
     split = cpu_split(settings)
     note = (
         SHARED_CORES_NOTE
