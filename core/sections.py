@@ -88,8 +88,9 @@ class BatchingConfig:
     rows. Rows that arrive while a run is in flight form the next batch. When the
     runtime is idle, a call waits up to ``max_queue_delay_ms`` for more rows, and
     ``busy_queue_delay_ms`` for the next call when it arrived less than that long
-    after the previous one: dense traffic finds company within that time, while a
-    call that comes alone runs at once. A batch waits on while calls keep coming that
+    after the previous one, or while recent calls arrived that close together on
+    average: dense traffic finds company within that time, while a call that comes
+    alone runs at once. A batch waits on while calls keep coming that
     close together, up to ``busy_max_delay_ms`` after its oldest call arrived, or
     until it holds as many rows as recent batches did. 0 turns each off."""
 

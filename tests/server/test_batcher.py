@@ -244,3 +244,46 @@ def test_a_batch_runs_as_soon_as_it_holds_as_many_rows_as_recent_ones() -> None:
     assert all(wait < 0.15 for wait in waits[1:16]), waits
     assert waits[16] >= 0.29
     assert batcher.stats.batch_sizes == {1: 1, 3: 17}
+
+
+def test_a_call_after_a_lull_waits_while_recent_calls_came_close_together() -> None:
+    # Busy delay 20 ms. After a burst of 40 calls, a 50 ms lull is a pause in dense
+    # traffic (the average gap stays short): the next call waits for company, as
+    # the first call after a batch's answers does under load. An idle spell of ten
+    # busy delays ends the burst: the call after it runs at once again.
+    async def scenario() -> tuple[bool, bool]:
+        batcher = _batcher(busy_ms=20.0)
+        burst = [batcher.submit(_rows(float(value))) for value in range(40)]
+        await asyncio.gather(*burst)
+        await asyncio.sleep(0.05)
+        after_lull = _finishes_without_waiting(batcher.submit(_rows(1.0)))
+        await asyncio.sleep(0.25)
+        after_idle = _finishes_without_waiting(batcher.submit(_rows(2.0)))
+        await batcher.close()
+        return after_lull, after_idle
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+def test_a_lone_client_s_calls_run_at_once_whatever_came_before() -> None:
+    # One client, 30 ms between calls, after a burst: the average of the gaps
+    # climbs back above the 20 ms busy delay within a few calls, and from then on
+    # each call runs at once.
+    async def scenario() -> list[bool]:
+        batcher = _batcher(busy_ms=20.0)
+        await asyncio.gather(*(batcher.submit(_rows(0.0)) for _ in range(40)))
+        alone = []
+        for value in range(40):
+            await asyncio.sleep(0.03)
+            call = batcher.submit(_rows(float(value)))
+            finished = _finishes_without_waiting(call)
+            alone.append(finished)
+            if not finished:
+                await asyncio.sleep(0.03)
+        await batcher.close()
+        return alone
+
+    alone = asyncio.run(scenario())
+
+    assert not alone[0]
+    assert all(alone[-20:]), alone
