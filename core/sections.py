@@ -90,9 +90,9 @@ class BatchingConfig:
     ``busy_queue_delay_ms`` for the next call when it arrived less than that long
     after the previous one, or while recent calls arrived that close together on
     average: dense traffic finds company within that time, while a call that comes
-    alone runs at once. A batch waits on while calls keep coming that
-    close together, up to ``busy_max_delay_ms`` after its oldest call arrived, or
-    until it holds as many rows as recent batches did. 0 turns each off."""
+    alone runs at once. A batch waits on while calls keep coming that close
+    together, up to ``busy_max_delay_ms`` after its oldest call arrived, or until it
+    holds as many rows as recent batches did. 0 turns each off."""
 
     enabled: bool = True
     max_batch_size: int = 64
