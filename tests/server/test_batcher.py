@@ -267,8 +267,8 @@ def test_a_call_after_a_lull_waits_while_recent_calls_came_close_together() -> N
 
 def test_a_lone_client_s_calls_run_at_once_whatever_came_before() -> None:
     # One client, 30 ms between calls, after a burst: the average of the gaps
-    # climbs back above the 20 ms busy delay within a few calls, and from then on
-    # each call runs at once.
+    # climbs back above the 20 ms busy delay within about ten calls, and from then
+    # on each call runs at once.
     async def scenario() -> list[bool]:
         batcher = _batcher(busy_ms=20.0)
         await asyncio.gather(*(batcher.submit(_rows(0.0)) for _ in range(40)))
